@@ -1,0 +1,1 @@
+"""Dynamic endpoints: client bind, control, runtime status and presence."""

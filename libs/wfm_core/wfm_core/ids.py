@@ -1,0 +1,15 @@
+"""Identifier generation: `<prefix>_<12 hex>` ids and 32-hex request ids (reference.md §1)."""
+
+from __future__ import annotations
+
+import uuid
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id such as `cfg_1a2b3c4d5e6f`."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def new_request_id() -> str:
+    """A fresh control request id (32 hex characters)."""
+    return uuid.uuid4().hex

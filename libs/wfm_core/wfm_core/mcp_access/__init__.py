@@ -1,0 +1,1 @@
+"""MCP access: tokens (stored hashed) and the audit trail of every MCP call."""

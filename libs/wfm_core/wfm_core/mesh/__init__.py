@@ -1,0 +1,1 @@
+"""Mesh topology: peer links, link drafts, quick mesh, endpoint resolution and validation."""

@@ -1,0 +1,1 @@
+"""Transactional outbox: events and node commands written with the business change."""

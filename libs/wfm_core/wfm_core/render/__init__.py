@@ -1,0 +1,1 @@
+"""Config rendering: WireGuard/AWG text, AWG parameters and generators, keys, naming."""

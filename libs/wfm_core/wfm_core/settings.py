@@ -1,0 +1,117 @@
+"""Typed settings: every `WFM_*` variable (reference.md §13.3) read in one place."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values shipped in examples; refused outside debug/dev mode (the template's `changethis` lesson).
+PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "wfm-internal-emqx-authz"})
+DEV_SECRET_KEY = "wfm-dev-secret-key-not-for-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WFM_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    debug: bool = False
+    enable_dev_test_api: bool = False
+    timezone: str = "Asia/Shanghai"
+    auth_token_expire_minutes: int = Field(default=1440, ge=1, le=525600)
+    auth_download_token_expire_minutes: int = Field(default=5, ge=1, le=1440)
+    public_origin: str | None = None
+    extra_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    app_port: int = Field(default=8000, ge=1, le=65535)
+    gateway_client_max_body_size: str = "512m"
+
+    data_dir: Path = Path("./data")
+    database: str = "sqlite:///./data/wg_free_mesh.db"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_connect_timeout_seconds: float = Field(default=60.0, ge=0)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    secret_key: str = DEV_SECRET_KEY
+
+    enable_mqtt_services: bool = True
+    mqtt_broker: str = Field(default="emqx", pattern="^(emqx|mosquitto)$")
+    mqtt_url: str = "mqtt://emqx:1883"
+    mqtt_public_host: str | None = None
+    mqtt_public_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_public_tls_port: int = Field(default=8883, ge=1, le=65535)
+    mqtt_tls_enabled: bool = False
+    emqx_api_base_url: str = "http://emqx:18083"
+    emqx_username: str = "admin"
+    emqx_password: str = "public"
+    emqx_node_cookie: str = "wfm-emqx-cookie"
+    emqx_authz_shared_key: str = "wfm-internal-emqx-authz"
+    emqx_authz_url: str = "http://emqx-sync:8002/api/internal/emqx/authz"
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"WFM_TIMEZONE is not an IANA time zone: {value!r}") from exc
+        return value
+
+    @field_validator("extra_allowed_origins", "cors_origins", mode="before")
+    @classmethod
+    def _json_or_comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return []
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        production = not (self.debug or self.enable_dev_test_api) and self.public_origin
+        if production and self.secret_key in PLACEHOLDER_SECRETS | {DEV_SECRET_KEY}:
+            raise ValueError("WFM_SECRET_KEY must be set to a real secret in production")
+        return self
+
+    @property
+    def async_database_url(self) -> str:
+        """`WFM_DATABASE` with the async driver we use (aiosqlite / asyncpg)."""
+        return async_database_url(self.database)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.async_database_url.startswith("sqlite")
+
+    @property
+    def public_host(self) -> str | None:
+        if not self.public_origin:
+            return None
+        return urlsplit(self.public_origin).hostname
+
+
+def async_database_url(url: str) -> str:
+    """Map the sync URLs users write (`sqlite:///…`, `postgresql://…`, psycopg) to async drivers."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"WFM_DATABASE is not a URL: {url!r}")
+    base = scheme.split("+", 1)[0]
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    if base in ("postgresql", "postgres"):
+        return f"postgresql+asyncpg://{rest}"
+    raise ValueError(f"WFM_DATABASE must be sqlite or postgresql, got {scheme!r}")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process settings (cached; tests call `get_settings.cache_clear()`)."""
+    return Settings()

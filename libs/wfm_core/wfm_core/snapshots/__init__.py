@@ -1,0 +1,1 @@
+"""Snapshots: encrypted application-level backups, their index, import, export and restore."""

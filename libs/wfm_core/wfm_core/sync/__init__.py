@@ -1,0 +1,1 @@
+"""Desired → staged → confirmed config state per node (reference.md §3.8)."""

@@ -1,0 +1,1 @@
+"""System domain: key/value system settings, health and status projections."""
