@@ -274,11 +274,30 @@ async def test_change_hints(sessions: Sessions) -> None:
     assert hint.count == 2
 
 
-async def test_delete_config_cascades(sessions: Sessions) -> None:
+async def test_delete_node_and_config_leave_no_rows(sessions: Sessions) -> None:
+    from wfm_core.mesh import service as mesh
+    from wfm_core.mesh.schemas import QuickMeshRequestModel
+
     cid = await make_config(sessions, "gone")
-    await make_node(sessions, cid, "a")
+    ids = [
+        await make_node(sessions, cid, f"n{i}", ipv4_address=f"198.51.100.{i + 1}")
+        for i in range(3)
+    ]
+    await run(
+        sessions, mesh.quick_generate, config_id=cid, data=QuickMeshRequestModel(mode="full_mesh")
+    )
+    await run(sessions, nodes.delete_node, node_id=ids[0])
+    links = await run(sessions, mesh.list_links, config_id=cid)
+    assert len(links) == 2
+    assert all(ids[0] not in (link.local_node_id, link.peer_node_id) for link in links)
     await run(sessions, configs.delete_config, config_id=cid)
     async with unit_of_work(sessions) as session:
-        for table in ("nodes", "node_config_state", "endpoint_runtime_status", "node_client_state"):
+        for table in (
+            "nodes",
+            "peer_links",
+            "node_config_state",
+            "endpoint_runtime_status",
+            "node_client_state",
+        ):
             count = (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
             assert count == 0, table

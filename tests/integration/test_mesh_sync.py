@@ -247,7 +247,9 @@ async def test_applied_conf_override(sessions: Sessions) -> None:
     await expect_error(
         sessions, "NODE_CONFIG_MISMATCH", sync.sync_node, config_id=other, node_id=ids[0]
     )
-    await expect_error(sessions, "CONFIG_NOT_FOUND", sync.sync_node, config_id="cfg_x", node_id=ids[0])
+    await expect_error(
+        sessions, "CONFIG_NOT_FOUND", sync.sync_node, config_id="cfg_x", node_id=ids[0]
+    )
 
 
 async def test_port_forward_rules_render_hooks(sessions: Sessions) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wfm_core.configs.models import Config, ConfigTag
 from wfm_core.endpoints.models import EndpointRuntimeStatus
+from wfm_core.mesh.models import PeerLink
 from wfm_core.nodes.models import Node
 
 
@@ -57,6 +58,8 @@ def add_config(session: AsyncSession, *, config: Config) -> None:
 
 
 async def delete_config(session: AsyncSession, *, config: Config) -> None:
+    """Delete a config; its links go explicitly (peer_links has no FKs), the rest cascades."""
+    await session.execute(delete(PeerLink).where(PeerLink.config_id == config.id))
     await session.delete(config)
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from wfm_core.errors import WfmError
-from wfm_core.nodes import addressing
 from wfm_core.mesh.endpoints import (
     ENDPOINT_FAMILIES,
     ENDPOINT_MODES,
@@ -15,6 +13,7 @@ from wfm_core.mesh.endpoints import (
     format_endpoint,
     resolve_endpoint,
 )
+from wfm_core.nodes import addressing
 from wfm_core.views import LinkView, NodeView
 
 DEFAULT_KEEPALIVE = 25
@@ -167,7 +166,7 @@ def link_draft(
 
 
 def normalize_allowed_ips(value: str) -> str:
-    """The normalized AllowedIPs list of one direction; INVALID_PEER_LINK when empty or malformed."""
+    """The normalized AllowedIPs of one direction; INVALID_PEER_LINK when empty or malformed."""
     normalized = addressing.normalize_allowed_ips(value)
     if not normalized:
         raise WfmError("INVALID_PEER_LINK", "AllowedIPs is required", detail={"allowed_ips": value})

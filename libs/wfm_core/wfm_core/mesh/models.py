@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wfm_core.db.base import Base
@@ -21,9 +21,13 @@ class PeerLink(Base):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    config_id: Mapped[str] = mapped_column(ForeignKey("configs.id", ondelete="CASCADE"))
-    local_node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
-    peer_node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    # No foreign keys on this table: a 250-node full mesh writes 62,250 rows at once and the
+    # per-row FK checks tripled that cost. The services create links only between nodes of the
+    # config; nodes.repository.delete_node and configs.repository.delete_config remove the links
+    # in the same transaction.
+    config_id: Mapped[str] = mapped_column(String(32))
+    local_node_id: Mapped[str] = mapped_column(String(32))
+    peer_node_id: Mapped[str] = mapped_column(String(32))
     link_group_id: Mapped[str] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(8))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, or_, select, update
+from sqlalchemy import Row, Table, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wfm_core.mesh.models import PeerLink
 
-_LINKS = PeerLink.__table__
+_LINKS: Table = PeerLink.__table__  # type: ignore[assignment]
 
 
 async def link_rows(session: AsyncSession, *, config_id: str) -> Sequence[Row[Any]]:
@@ -51,9 +51,35 @@ def add_links(session: AsyncSession, *, links: Sequence[PeerLink]) -> None:
 
 
 async def bulk_insert_links(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
-    """One multi-row INSERT batch per chunk instead of one statement per row."""
-    if rows:
-        await session.execute(insert(PeerLink), list(rows))
+    """Insert many complete link rows at once: COPY on PostgreSQL, batched INSERT on SQLite.
+
+    Rows must carry every column. Secrets pass through their column type's bind processing
+    (encryption) in both paths.
+    """
+    if not rows:
+        return
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        await session.execute(insert(_LINKS), list(rows))
+        return
+    columns = [column.name for column in _LINKS.columns]
+    processors = [
+        column.type.bind_processor(dialect) if column.name == "preshared_key" else None
+        for column in _LINKS.columns
+    ]
+    records = [
+        tuple(
+            proc(row[name]) if proc is not None else row[name]
+            for name, proc in zip(columns, processors, strict=True)
+        )
+        for row in rows
+    ]
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:
+        raise RuntimeError("no driver connection for COPY")
+    await driver.copy_records_to_table(_LINKS.name, records=records, columns=columns)
 
 
 async def delete_config_links(session: AsyncSession, *, config_id: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -305,7 +306,10 @@ async def quick_generate(
                 }
             )
     await mesh_repo.bulk_insert_links(session, rows=rows)
-    await refresh_config_state(session, config=config)
+    # The new rows are all the config's links now: render from memory instead of reloading.
+    await refresh_config_state(
+        session, config=config, links=[SimpleNamespace(**row) for row in rows]
+    )
     return QuickMeshResult(
         mode=request.mode.strip(),
         endpoint_ref_family=family,

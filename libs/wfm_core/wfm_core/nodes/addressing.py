@@ -123,7 +123,7 @@ def _allowed_entries(value: str | Sequence[str] | None) -> list[str]:
 
 
 def normalize_allowed_ips(value: str | Sequence[str] | None) -> str:
-    """Normalize an AllowedIPs list to `a/32,b/24` (the original's stored form): trimmed, empties dropped, deduplicated.
+    """Normalize AllowedIPs to `a/32,b/24` (the stored form): trimmed, no empties, deduplicated.
 
     Each entry is kept as the user wrote it (WireGuard accepts host bits and a bare address) but
     must parse as an IP network; duplicates are entries naming the same network. Bad entries →

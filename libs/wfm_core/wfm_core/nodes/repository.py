@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wfm_core.endpoints.models import EndpointRuntimeStatus, NodeClientState
 from wfm_core.ids import new_id
+from wfm_core.mesh.models import PeerLink
 from wfm_core.nodes.models import Node
 from wfm_core.sync.models import NodeConfigState
 
@@ -60,4 +61,10 @@ async def add_node(session: AsyncSession, *, node: Node) -> None:
 
 
 async def delete_node(session: AsyncSession, *, node: Node) -> None:
+    """Delete a node; its links go explicitly (peer_links has no FK to nodes), the rest cascades."""
+    await session.execute(
+        delete(PeerLink).where(
+            or_(PeerLink.local_node_id == node.id, PeerLink.peer_node_id == node.id)
+        )
+    )
     await session.delete(node)

@@ -399,9 +399,7 @@ def _check_option_keys(
         raise _param_error(f"{level} option {key!r} is not supported by AWG {version}", field_name)
 
 
-def _effective_options(
-    version: str, options: Mapping[str, Any], allowed: tuple[str, ...]
-) -> dict[str, Any]:
+def _effective_options(options: Mapping[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
     """Options that apply to `version` and carry a value (tolerated foreign keys are inert)."""
     return {k: v for k, v in options.items() if k in allowed and v is not None}
 
@@ -456,9 +454,7 @@ def validate_config_params(
         previous_options=previous_options,
         level="config",
     )
-    _validate_config_option_values(
-        version, params, _effective_options(version, params.options, allowed)
-    )
+    _validate_config_option_values(version, params, _effective_options(params.options, allowed))
 
 
 def _validate_config_option_values(
@@ -537,7 +533,7 @@ def validate_node_params(
         previous_options=previous_options,
         level="node",
     )
-    options = _effective_options(version, params.options, allowed)
+    options = _effective_options(params.options, allowed)
     if version == "3.1":
         _validate_node_options_31(options)
     elif version == "1.5":

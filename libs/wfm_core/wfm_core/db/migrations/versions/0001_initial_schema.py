@@ -378,24 +378,6 @@ def upgrade() -> None:
         sa.Column("notes", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["config_id"],
-            ["configs.id"],
-            name=op.f("fk_peer_links_config_id_configs"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["local_node_id"],
-            ["nodes.id"],
-            name=op.f("fk_peer_links_local_node_id_nodes"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["peer_node_id"],
-            ["nodes.id"],
-            name=op.f("fk_peer_links_peer_node_id_nodes"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_peer_links")),
     )
     with op.batch_alter_table("peer_links", schema=None) as batch_op:
