@@ -31,9 +31,9 @@ def _postgres_server_url() -> Iterator[str]:
         yield url
         return
     try:
-        from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
+        from testcontainers.community.postgres import PostgresContainer
     except ImportError:
-        pytest.skip("PostgreSQL: set WFM_TEST_POSTGRES_URL or install testcontainers with Docker")
+        pytest.skip("PostgreSQL: set WFM_TEST_POSTGRES_URL, or run Docker for testcontainers")
     with PostgresContainer("postgres:16-alpine") as container:
         yield container.get_connection_url()
 
