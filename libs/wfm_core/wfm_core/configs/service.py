@@ -12,6 +12,7 @@ from wfm_core.configs.models import Config
 from wfm_core.configs.schemas import ConfigRead, ConfigRequest, ConfigUpdateResult
 from wfm_core.errors import WfmError
 from wfm_core.ids import new_id
+from wfm_core.lookups import require_config
 from wfm_core.mesh import repository as mesh_repo
 from wfm_core.mesh.validation import validate_mesh
 from wfm_core.nodes import repository as nodes_repo
@@ -31,16 +32,7 @@ _CONFIG_AWG_FIELDS = (
     "awg_h3",
     "awg_h4",
 )
-_NODE_AWG_FIELDS = (
-    "awg_jc",
-    "awg_jmin",
-    "awg_jmax",
-    "awg_i1",
-    "awg_i2",
-    "awg_i3",
-    "awg_i4",
-    "awg_i5",
-)
+_NODE_AWG_FIELDS = tuple(f"awg_{name}" for name in awg.J_FIELDS + awg.I_FIELDS)
 
 
 def config_read(config: Config, **derived: Any) -> ConfigRead:
@@ -69,13 +61,6 @@ def config_read(config: Config, **derived: Any) -> ConfigRead:
         updated_at=config.updated_at,
         **derived,
     )
-
-
-async def require_config(session: AsyncSession, *, config_id: str) -> Config:
-    config = await configs_repo.get_config(session, config_id=config_id)
-    if config is None:
-        raise WfmError("CONFIG_NOT_FOUND", "Config not found", detail={"config_id": config_id})
-    return config
 
 
 async def _derived(

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wfm_core.configs.models import Config
-from wfm_core.configs.service import require_config
 from wfm_core.db.types import utc_now
 from wfm_core.errors import WfmError
 from wfm_core.ids import new_id
+from wfm_core.lookups import require_config, require_config_node
 from wfm_core.mesh import repository as mesh_repo
 from wfm_core.mesh.drafts import (
     effective_direction_keepalive,
@@ -48,19 +48,6 @@ _DIRECTION_FIELDS = (
 )
 
 
-async def _config_node(session: AsyncSession, *, config_id: str, node_id: str) -> Node:
-    node = await nodes_repo.get_node(session, node_id=node_id)
-    if node is None:
-        raise WfmError("NODE_NOT_FOUND", "Node not found", detail={"node_id": node_id})
-    if node.config_id != config_id:
-        raise WfmError(
-            "NODE_CONFIG_MISMATCH",
-            "Node does not belong to this config",
-            detail={"node_ids": [node_id]},
-        )
-    return node
-
-
 async def list_links(session: AsyncSession, *, config_id: str) -> list[PeerLinkRead]:
     await require_config(session, config_id=config_id)
     return [
@@ -89,8 +76,12 @@ async def _validated_group(
     data: PeerLinkGroupRequest,
     check_enabled: bool,
 ) -> tuple[Node, Node, dict[str, Any], dict[str, Any], str | None]:
-    local = await _config_node(session, config_id=config.id, node_id=data.forward.local_node_id)
-    peer = await _config_node(session, config_id=config.id, node_id=data.forward.peer_node_id)
+    local = await require_config_node(
+        session, config_id=config.id, node_id=data.forward.local_node_id
+    )
+    peer = await require_config_node(
+        session, config_id=config.id, node_id=data.forward.peer_node_id
+    )
     validate_link_group(
         forward=data.forward,
         reverse=data.reverse,
@@ -191,8 +182,8 @@ async def draft(
     endpoint_ref_family: str = "ipv4",
 ) -> LinkDraftRead:
     config = await require_config(session, config_id=config_id)
-    local = await _config_node(session, config_id=config_id, node_id=node_id)
-    peer = await _config_node(session, config_id=config_id, node_id=peer_node_id)
+    local = await require_config_node(session, config_id=config_id, node_id=node_id)
+    peer = await require_config_node(session, config_id=config_id, node_id=peer_node_id)
     result = link_draft(
         local=local,
         peer=peer,
@@ -217,7 +208,7 @@ async def validate(session: AsyncSession, *, config_id: str) -> MeshValidationRe
 async def workspace(session: AsyncSession, *, config_id: str, node_id: str) -> dict[str, Any]:
     """`{node, connections, readonly, validation}` for the node's mesh page."""
     config = await require_config(session, config_id=config_id)
-    node = await _config_node(session, config_id=config_id, node_id=node_id)
+    node = await require_config_node(session, config_id=config_id, node_id=node_id)
     nodes = await nodes_repo.list_nodes(session, config_id=config_id)
     links = await mesh_repo.list_links(session, config_id=config_id)
     connections = mesh_connections(

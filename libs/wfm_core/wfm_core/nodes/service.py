@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wfm_core.configs import repository as configs_repo
 from wfm_core.configs.models import Config
-from wfm_core.configs.service import require_config
 from wfm_core.endpoints.models import NodeClientState
 from wfm_core.errors import WfmError
 from wfm_core.ids import new_id
+from wfm_core.lookups import require_config, require_node
 from wfm_core.mesh import repository as mesh_repo
 from wfm_core.mesh.endpoints import resolve_endpoint
 from wfm_core.mesh.models import PeerLink
@@ -44,6 +44,7 @@ from wfm_core.settings import get_settings
 from wfm_core.sync.service import refresh_config_state
 
 NODE_TYPES = ("dynamic", "static")
+_NODE_AWG_FIELDS = tuple(f"awg_{name}" for name in awg.J_FIELDS + awg.I_FIELDS)
 _HOOK_FIELDS = (
     ("pre_up", "pre_up_json"),
     ("post_up", "post_up_json"),
@@ -86,13 +87,6 @@ def node_read(node: Node, hooks: ManagedHooks | None = None) -> NodeRead:
         created_at=node.created_at,
         updated_at=node.updated_at,
     )
-
-
-async def require_node(session: AsyncSession, *, node_id: str) -> Node:
-    node = await nodes_repo.get_node(session, node_id=node_id)
-    if node is None:
-        raise WfmError("NODE_NOT_FOUND", "Node not found", detail={"node_id": node_id})
-    return node
 
 
 async def _hooks_by_node(
@@ -174,16 +168,7 @@ async def _virtual_ip(
 def _node_awg_params(data: NodeRequest, base: awg.NodeAwgParams | None) -> awg.NodeAwgParams:
     values: dict[str, Any] = {
         field: getattr(data, field)
-        for field in (
-            "awg_jc",
-            "awg_jmin",
-            "awg_jmax",
-            "awg_i1",
-            "awg_i2",
-            "awg_i3",
-            "awg_i4",
-            "awg_i5",
-        )
+        for field in _NODE_AWG_FIELDS
         if base is None or field in data.model_fields_set
     }
     if base is None or "awg_options" in data.model_fields_set:
@@ -381,20 +366,7 @@ async def update_node(
     if (
         config.tunnel_protocol == "amneziawg"
         and config.awg_version
-        and (
-            sent
-            & {
-                "awg_jc",
-                "awg_jmin",
-                "awg_jmax",
-                "awg_i1",
-                "awg_i2",
-                "awg_i3",
-                "awg_i4",
-                "awg_i5",
-                "awg_options",
-            }
-        )
+        and (sent & {*_NODE_AWG_FIELDS, "awg_options"})
     ):
         current = awg.NodeAwgParams.from_view(node)
         params = _node_awg_params(data, current)

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wfm_core.configs.service import require_config
 from wfm_core.errors import WfmError
 from wfm_core.ids import new_id
+from wfm_core.lookups import require_config
 from wfm_core.nodes import repository as nodes_repo
 from wfm_core.nodes.models import Node
 from wfm_core.portforward import repository as pf_repo

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wfm_core.configs import repository as configs_repo
 from wfm_core.configs.models import Config
 from wfm_core.db.types import utc_now
 from wfm_core.endpoints.models import EndpointRuntimeStatus
 from wfm_core.errors import WfmError
+from wfm_core.lookups import require_config, require_config_node
 from wfm_core.mesh.validation import MeshValidation, validate_mesh
 from wfm_core.nodes import repository as nodes_repo
 from wfm_core.nodes.models import Node
@@ -135,28 +135,8 @@ async def refresh_config_state(
 
 
 async def refresh_config_by_id(session: AsyncSession, *, config_id: str) -> RefreshResult:
-    config = await _require_config(session, config_id=config_id)
+    config = await require_config(session, config_id=config_id)
     return await refresh_config_state(session, config=config)
-
-
-async def _require_config(session: AsyncSession, *, config_id: str) -> Config:
-    config = await configs_repo.get_config(session, config_id=config_id)
-    if config is None:
-        raise WfmError("CONFIG_NOT_FOUND", "Config not found", detail={"config_id": config_id})
-    return config
-
-
-async def _require_node(session: AsyncSession, *, config_id: str, node_id: str) -> Node:
-    node = await nodes_repo.get_node(session, node_id=node_id)
-    if node is None:
-        raise WfmError("NODE_NOT_FOUND", "Node not found", detail={"node_id": node_id})
-    if node.config_id != config_id:
-        raise WfmError(
-            "NODE_CONFIG_MISMATCH",
-            "Node does not belong to this config",
-            detail={"node_ids": [node_id]},
-        )
-    return node
 
 
 def _require_enabled(node: Node) -> None:
@@ -205,7 +185,7 @@ def sync_status_of(
 
 async def config_sync_status(session: AsyncSession, *, config_id: str) -> list[SyncStatus]:
     """SyncStatus of every enabled node of a config."""
-    config = await _require_config(session, config_id=config_id)
+    config = await require_config(session, config_id=config_id)
     graph = await load_graph(session, config=config)
     validation = _validate(graph)
     states = await sync_repo.states_by_node(session, config_id=config_id)
@@ -227,7 +207,7 @@ async def node_sync_status(session: AsyncSession, *, config_id: str, node_id: st
     for status in statuses:
         if status.node_id == node_id:
             return status
-    node = await _require_node(session, config_id=config_id, node_id=node_id)
+    node = await require_config_node(session, config_id=config_id, node_id=node_id)
     _require_enabled(node)
     raise WfmError("NODE_STATE_NOT_FOUND", "Node has no config state", detail={"node_id": node_id})
 
@@ -277,8 +257,8 @@ async def _stage_nodes(
 
 async def sync_node(session: AsyncSession, *, config_id: str, node_id: str) -> SyncResult:
     """Stage the node's current rendering (manual sync); needs a valid topology."""
-    config = await _require_config(session, config_id=config_id)
-    node = await _require_node(session, config_id=config_id, node_id=node_id)
+    config = await require_config(session, config_id=config_id)
+    node = await require_config_node(session, config_id=config_id, node_id=node_id)
     _require_enabled(node)
     await _stage_nodes(session, config=config, node_ids=[node_id])
     status = await node_sync_status(session, config_id=config_id, node_id=node_id)
@@ -291,7 +271,7 @@ async def sync_node(session: AsyncSession, *, config_id: str, node_id: str) -> S
 
 
 async def sync_all(session: AsyncSession, *, config_id: str) -> SyncAllResult:
-    config = await _require_config(session, config_id=config_id)
+    config = await require_config(session, config_id=config_id)
     nodes, _ = await _stage_nodes(session, config=config, node_ids=None)
     return SyncAllResult(
         message="All nodes synced",
@@ -301,7 +281,7 @@ async def sync_all(session: AsyncSession, *, config_id: str) -> SyncAllResult:
 
 
 async def applied_conf(session: AsyncSession, *, config_id: str, node_id: str) -> AppliedConf:
-    node = await _require_node(session, config_id=config_id, node_id=node_id)
+    node = await require_config_node(session, config_id=config_id, node_id=node_id)
     state = await sync_repo.get_state(session, node_id=node_id)
     if state is None:
         raise WfmError("NODE_STATE_NOT_FOUND", "Node has no config state")
@@ -319,7 +299,7 @@ async def set_applied_conf(
     session: AsyncSession, *, config_id: str, node_id: str, content: str
 ) -> SyncStatus:
     """Manual override of the staged text (the operator takes responsibility for it)."""
-    node = await _require_node(session, config_id=config_id, node_id=node_id)
+    node = await require_config_node(session, config_id=config_id, node_id=node_id)
     _require_enabled(node)
     if not content.strip() or "[Interface]" not in content:
         raise WfmError(
@@ -345,8 +325,8 @@ async def set_applied_conf(
 
 async def preview(session: AsyncSession, *, config_id: str, node_id: str) -> dict[str, str]:
     """The desired rendering of one node (wg-preview)."""
-    config = await _require_config(session, config_id=config_id)
-    node = await _require_node(session, config_id=config_id, node_id=node_id)
+    config = await require_config(session, config_id=config_id)
+    node = await require_config_node(session, config_id=config_id, node_id=node_id)
     _require_enabled(node)
     graph = await load_graph(session, config=config)
     text = render_for_node(graph, graph.nodes_by_id[node_id])
