@@ -24,6 +24,7 @@ from wfm_core.sync import repository as sync_repo
 from wfm_core.sync.graph import ConfigGraph, load_graph
 from wfm_core.sync.models import NodeConfigState
 from wfm_core.sync.schemas import AppliedConf, SyncAllResult, SyncResult, SyncStatus
+from wfm_core.views import NodeView
 
 MAX_CONFIG_TEXT = 1024 * 1024
 
@@ -36,9 +37,10 @@ class RefreshResult:
     staged_changed: list[str] = field(default_factory=list)
 
 
-def render_for_node(graph: ConfigGraph, node: Node) -> str:
+def render_for_node(graph: ConfigGraph, node: NodeView) -> str:
     """The node's current desired text from an already loaded graph."""
     config = graph.config
+    node = graph.nodes_by_id[node.id]  # the plain snapshot: cheaper attribute reads
     hooks = managed_hooks_for_node(node=node, rules=graph.rules, nodes_by_id=graph.nodes_by_id)
     lines = awg_lines(config, node) if config.tunnel_protocol == "amneziawg" else []
     return render_node_config(
@@ -53,7 +55,9 @@ def render_for_node(graph: ConfigGraph, node: Node) -> str:
 
 def _validate(graph: ConfigGraph) -> MeshValidation:
     return validate_mesh(
-        nodes=graph.nodes, links=graph.links, default_listen_port=graph.config.default_listen_port
+        nodes=list(graph.nodes_by_id.values()),
+        links=graph.links,
+        default_listen_port=graph.config.default_listen_port,
     )
 
 
