@@ -55,27 +55,27 @@ def postgres_server_url() -> str:
     return os.environ.get("WFM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-async def fresh_postgres_database() -> tuple[str, str]:
-    """Create an empty database; returns (async URL, name)."""
+async def _server_connection() -> asyncpg.Connection:
     url = make_url(postgres_server_url())
-    name = f"wfm_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(
+    return await asyncpg.connect(
         host=url.host, port=url.port or 5432, user=url.username, database=url.database
     )
+
+
+async def fresh_postgres_database() -> tuple[str, str]:
+    """Create an empty database; returns (async URL, name)."""
+    name = f"wfm_bench_{uuid.uuid4().hex[:8]}"
+    conn = await _server_connection()
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False
-    ), name
+    url = make_url(postgres_server_url()).set(drivername="postgresql+asyncpg", database=name)
+    return url.render_as_string(hide_password=False), name
 
 
 async def drop_postgres_database(name: str) -> None:
-    url = make_url(postgres_server_url())
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, database=url.database
-    )
+    conn = await _server_connection()
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

@@ -12,7 +12,6 @@ import asyncio
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,89 +34,19 @@ from wfm_core.nodes.schemas import NodeRequest
 from wfm_core.nodes.service import create_node
 from wfm_core.render.keys import generate_keypair
 from wfm_core.render.wireguard import render_node_config, sha256_text
+from wfm_core.views import ConfigData, LinkData, NodeData
 
 
-@dataclass
-class Cfg:
-    id: str = "cfg_bench"
-    name: str = "bench"
-    virtual_subnet: str = "10.66.0.0/16"
-    default_listen_port: int = 51820
-    default_mtu: int | None = None
-    default_dns: str | None = None
-    tunnel_protocol: str = "wireguard"
-    awg_version: str | None = None
-    awg_options_json: dict[str, Any] = field(default_factory=dict)
-    awg_s1: int | None = None
-    awg_s2: int | None = None
-    awg_s3: int | None = None
-    awg_s4: int | None = None
-    awg_h1: str | None = None
-    awg_h2: str | None = None
-    awg_h3: str | None = None
-    awg_h4: str | None = None
-
-
-@dataclass
-class N:
-    id: str
-    name: str
-    virtual_ip: str
-    ipv4_address: str
-    public_key: str
-    private_key: str
-    created_at: datetime
-    config_id: str = "cfg_bench"
-    ipv6_address: str | None = None
-    listen_port: int | None = None
-    mtu: int | None = None
-    dns: str | None = None
-    enabled: bool = True
-    node_type: str = "static"
-    pre_up_json: list[str] = field(default_factory=list)
-    post_up_json: list[str] = field(default_factory=list)
-    pre_down_json: list[str] = field(default_factory=list)
-    post_down_json: list[str] = field(default_factory=list)
-    awg_jc: int | None = None
-    awg_jmin: int | None = None
-    awg_jmax: int | None = None
-    awg_i1: str | None = None
-    awg_i2: str | None = None
-    awg_i3: str | None = None
-    awg_i4: str | None = None
-    awg_i5: str | None = None
-    awg_options_json: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class L:
-    id: str
-    local_node_id: str
-    peer_node_id: str
-    link_group_id: str
-    direction: str
-    allowed_ips: str
-    persistent_keepalive: int | None
-    created_at: datetime
-    config_id: str = "cfg_bench"
-    enabled: bool = True
-    preshared_key: str | None = None
-    endpoint_mode: str = "auto"
-    endpoint_ref_family: str | None = "ipv4"
-    endpoint_manual_host: str | None = None
-    endpoint_port_mode: str = "ref_peer_listen_port"
-    endpoint_manual_port: int | None = None
-
-
-def in_memory_mesh(count: int) -> tuple[Cfg, list[N], list[L]]:
+def in_memory_mesh(count: int) -> tuple[ConfigData, list[NodeData], list[LinkData]]:
     base = datetime.now(UTC)
     nodes = []
     for i in range(count):
         private, public = generate_keypair()
         nodes.append(
-            N(
+            NodeData(
                 id=f"node_{i:04d}",
                 name=f"node-{i}",
+                node_type="static",
                 virtual_ip=f"10.66.{i // 250}.{i % 250 + 1}/32",
                 ipv4_address=f"198.18.{i // 250}.{i % 250 + 1}",
                 public_key=public,
@@ -134,31 +63,35 @@ def in_memory_mesh(count: int) -> tuple[Cfg, list[N], list[L]]:
     links = []
     for index, pair in enumerate(pairs):
         stamp = base + timedelta(microseconds=2 * index)
-        links.append(
-            L(
-                f"l{index}f",
+        for suffix, local, peer, allowed, keepalive in (
+            (
+                "f",
                 pair.local_node_id,
                 pair.peer_node_id,
-                f"g{index}",
-                "forward",
                 pair.forward_allowed_ips,
                 pair.forward_keepalive,
-                stamp,
-            )
-        )
-        links.append(
-            L(
-                f"l{index}r",
+            ),
+            (
+                "r",
                 pair.peer_node_id,
                 pair.local_node_id,
-                f"g{index}",
-                "reverse",
                 pair.reverse_allowed_ips,
                 pair.reverse_keepalive,
-                stamp,
+            ),
+        ):
+            links.append(
+                LinkData(
+                    id=f"l{index}{suffix}",
+                    local_node_id=local,
+                    peer_node_id=peer,
+                    link_group_id=f"g{index}",
+                    direction="forward" if suffix == "f" else "reverse",
+                    allowed_ips=allowed,
+                    persistent_keepalive=keepalive,
+                    created_at=stamp,
+                )
             )
-        )
-    return Cfg(), nodes, links
+    return ConfigData(id="cfg_bench", name="bench", virtual_subnet="10.66.0.0/16"), nodes, links
 
 
 def bench_render(count: int) -> dict[str, Any]:
@@ -166,7 +99,7 @@ def bench_render(count: int) -> dict[str, Any]:
     by_id = {node.id: node for node in nodes}
 
     def render_all() -> None:
-        by_local: dict[str, list[L]] = {}
+        by_local: dict[str, list[LinkData]] = {}
         for link in links:
             by_local.setdefault(link.local_node_id, []).append(link)
         for node in nodes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +36,7 @@ from wfm_core.nodes import repository as nodes_repo
 from wfm_core.nodes.models import Node
 from wfm_core.render.keys import generate_psk, validate_key
 from wfm_core.sync.service import refresh_config_state
+from wfm_core.views import LinkData
 
 _DIRECTION_FIELDS = (
     "allowed_ips",
@@ -298,9 +298,7 @@ async def quick_generate(
             )
     await mesh_repo.bulk_insert_links(session, rows=rows)
     # The new rows are all the config's links now: render from memory instead of reloading.
-    await refresh_config_state(
-        session, config=config, links=[SimpleNamespace(**row) for row in rows]
-    )
+    await refresh_config_state(session, config=config, links=[LinkData(**row) for row in rows])
     return QuickMeshResult(
         mode=request.mode.strip(),
         endpoint_ref_family=family,
