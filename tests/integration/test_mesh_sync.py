@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from wfm_core.configs import service as configs
 from wfm_core.db.uow import unit_of_work
 from wfm_core.mesh import service as mesh
 from wfm_core.mesh.schemas import DirectionRequest, PeerLinkGroupRequest, QuickMeshRequestModel
@@ -217,6 +218,8 @@ async def test_invalid_topology_blocks_sync(sessions: Sessions) -> None:
     )  # duplicate pair
     validation = await run(sessions, mesh.validate, config_id=cid)
     assert not validation.valid and "Duplicate enabled peer links" in validation.errors[0]
+    listed = await run(sessions, configs.get_config, config_id=cid)
+    assert listed.topology_invalid and listed.topology_error_count == len(validation.errors)
     before = await run(sessions, sync.config_sync_status, config_id=cid)
     # The duplicate changed desired text of nodes 0 and 1 but did not auto-stage it.
     assert {s.node_id for s in before if s.status == "staged_outdated"} == {ids[0], ids[1]}

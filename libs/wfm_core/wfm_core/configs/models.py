@@ -35,6 +35,8 @@ class Config(Base):
     awg_h2: Mapped[str | None] = mapped_column(String(32))
     awg_h3: Mapped[str | None] = mapped_column(String(32))
     awg_h4: Mapped[str | None] = mapped_column(String(32))
+    # Written by every refresh so list reads need no topology validation.
+    topology_error_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
 

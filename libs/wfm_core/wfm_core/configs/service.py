@@ -14,7 +14,6 @@ from wfm_core.errors import WfmError
 from wfm_core.ids import new_id
 from wfm_core.lookups import require_config
 from wfm_core.mesh import repository as mesh_repo
-from wfm_core.mesh.validation import validate_mesh
 from wfm_core.nodes import repository as nodes_repo
 from wfm_core.nodes.models import Node
 from wfm_core.render import awg, awg_random
@@ -63,20 +62,13 @@ def config_read(config: Config, **derived: Any) -> ConfigRead:
     )
 
 
-async def _derived(
-    session: AsyncSession, *, config: Config, counts: dict[str, int]
-) -> dict[str, Any]:
+def _derived(config: Config, counts: dict[str, int]) -> dict[str, Any]:
     derived: dict[str, Any] = dict(counts)
     dynamic = counts.get("dynamic_node_count", 0)
     derived["offline_node_count"] = dynamic - counts.get("online_node_count", 0)
-    if config.enabled:
-        nodes = await nodes_repo.list_nodes(session, config_id=config.id)
-        links = await mesh_repo.link_rows(session, config_id=config.id)
-        validation = validate_mesh(
-            nodes=nodes, links=links, default_listen_port=config.default_listen_port
-        )
-        derived["topology_invalid"] = not validation.valid
-        derived["topology_error_count"] = validation.error_count
+    if config.enabled:  # a disabled config does not surface topology errors (§1.1)
+        derived["topology_invalid"] = config.topology_error_count > 0
+        derived["topology_error_count"] = config.topology_error_count
     return derived
 
 
@@ -84,9 +76,7 @@ async def list_configs(session: AsyncSession) -> list[ConfigRead]:
     """All configs, newest first, with their derived counts and topology state."""
     counts = await configs_repo.node_counts(session)
     return [
-        config_read(
-            config, **await _derived(session, config=config, counts=counts.get(config.id, {}))
-        )
+        config_read(config, **_derived(config, counts.get(config.id, {})))
         for config in await configs_repo.list_configs(session)
     ]
 
@@ -94,9 +84,7 @@ async def list_configs(session: AsyncSession) -> list[ConfigRead]:
 async def get_config(session: AsyncSession, *, config_id: str) -> ConfigRead:
     config = await require_config(session, config_id=config_id)
     counts = await configs_repo.node_counts(session)
-    return config_read(
-        config, **await _derived(session, config=config, counts=counts.get(config.id, {}))
-    )
+    return config_read(config, **_derived(config, counts.get(config.id, {})))
 
 
 def _validate_subnet(value: str) -> str:

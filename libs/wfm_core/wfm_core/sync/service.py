@@ -96,6 +96,7 @@ async def refresh_config_state(
     states = await sync_repo.states_by_node(session, config_id=config.id)
     runtimes = await sync_repo.runtimes_by_node(session, config_id=config.id)
     result = RefreshResult(config_id=config.id, validation=validation)
+    config.topology_error_count = validation.error_count
     now = utc_now()
     for node in graph.nodes:
         state = states.get(node.id)

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("awg_h2", sa.String(length=32), nullable=True),
         sa.Column("awg_h3", sa.String(length=32), nullable=True),
         sa.Column("awg_h4", sa.String(length=32), nullable=True),
+        sa.Column("topology_error_count", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_configs")),
