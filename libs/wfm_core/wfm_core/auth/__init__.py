@@ -1,0 +1,1 @@
+"""Admin authentication: password, session tokens, download tokens, login rate limiting."""

@@ -1,0 +1,1 @@
+"""downloads domain: node config downloads and bulk config packages."""
