@@ -13,3 +13,9 @@ def new_id(prefix: str) -> str:
 def new_request_id() -> str:
     """A fresh control request id (32 hex characters)."""
     return uuid.uuid4().hex
+
+
+def storable_id(value: str) -> bool:
+    """False for a string no row can have as id: PostgreSQL cannot even compare NUL or lone
+    surrogates, so lookups answer "not found" for them without a query."""
+    return not any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in value)

@@ -37,6 +37,11 @@ class Config(Base):
     awg_h4: Mapped[str | None] = mapped_column(String(32))
     # Written by every refresh so list reads need no topology validation.
     topology_error_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Link rows, stored by every refresh like the error count: the overview never counts 60k rows.
+    peer_link_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Bumped in the same transaction as any change to the config or a row that belongs to it
+    # (wfm_core.db.revisions): equal revisions mean an identical overview, so readers can cache.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
 

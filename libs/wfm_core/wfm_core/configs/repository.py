@@ -17,6 +17,10 @@ async def get_config(session: AsyncSession, *, config_id: str) -> Config | None:
     return await session.get(Config, config_id)
 
 
+async def get_revision(session: AsyncSession, *, config_id: str) -> int | None:
+    return await session.scalar(select(Config.revision).where(Config.id == config_id))
+
+
 async def get_config_by_name(session: AsyncSession, *, name: str) -> Config | None:
     result = await session.execute(select(Config).where(func.lower(Config.name) == name.lower()))
     return result.scalar_one_or_none()

@@ -73,3 +73,9 @@ class ConfigUpdateResult(ConfigRead):
     adjustments: list[dict[str, str]] = Field(default_factory=list)
     change_hints: list[ChangeHint] = Field(default_factory=list)
     affected_node_ids: list[str] = Field(default_factory=list)
+
+
+class ConfigDeleteResult(ResponseModel):
+    """DELETE /configs/{id}."""
+
+    message: str

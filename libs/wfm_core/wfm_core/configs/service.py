@@ -16,6 +16,7 @@ from wfm_core.lookups import require_config
 from wfm_core.mesh import repository as mesh_repo
 from wfm_core.nodes import repository as nodes_repo
 from wfm_core.nodes.models import Node
+from wfm_core.nodes.rules import normalize_dns
 from wfm_core.render import awg, awg_random
 from wfm_core.render.naming import validate_config_name
 from wfm_core.schemas import ChangeHint
@@ -178,7 +179,7 @@ async def create_config(session: AsyncSession, *, data: ConfigRequest) -> Config
         virtual_subnet=_validate_subnet(data.virtual_subnet),
         default_listen_port=data.default_listen_port,
         default_mtu=data.default_mtu,
-        default_dns=(data.default_dns or None),
+        default_dns=normalize_dns(data.default_dns),
         auto_sync=data.auto_sync,
         tunnel_protocol=protocol,
         awg_version=version,
@@ -259,7 +260,7 @@ async def update_config(
         if field in sent:
             setattr(config, field, getattr(data, field))
     if "default_dns" in sent:
-        config.default_dns = data.default_dns or None
+        config.default_dns = normalize_dns(data.default_dns)
     if "virtual_subnet" in sent:
         config.virtual_subnet = _validate_subnet(data.virtual_subnet)
     if "default_listen_port" in sent and data.default_listen_port != config.default_listen_port:

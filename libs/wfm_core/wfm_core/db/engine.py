@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from wfm_core.db.revisions import WfmSession
 from wfm_core.errors import WfmError
 from wfm_core.settings import Settings, async_database_url
 
@@ -36,7 +37,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
     )
 
 
@@ -45,7 +46,9 @@ def engine_from_settings(settings: Settings) -> AsyncEngine:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=WfmSession
+    )
 
 
 async def wait_for_database(engine: AsyncEngine, *, within_seconds: float = 60.0) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from wfm_core.schemas import ResponseModel
+from wfm_core.schemas import RequestModel, ResponseModel
 
 
 class SyncStatus(ResponseModel):
@@ -49,3 +49,20 @@ class SyncAllResult(ResponseModel):
     failed_count: int = 0
     synced: list[str] = Field(default_factory=list)
     failed: list[str] = Field(default_factory=list)
+
+
+class AppliedConfUpdate(RequestModel):
+    """Body of PUT /configs/{cid}/nodes/{nid}/applied-conf: the text is taken byte for byte."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    content: str
+
+
+class WgPreview(ResponseModel):
+    """GET /configs/{cid}/nodes/{nid}/wg-preview: the node's desired rendering."""
+
+    node_id: str
+    node_name: str
+    content: str
+    sha256: str

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wfm_core.configs.models import Config
+from wfm_core.db.revisions import bump_revisions
 from wfm_core.db.types import utc_now
 from wfm_core.endpoints.models import EndpointRuntimeStatus
 from wfm_core.errors import WfmError
@@ -97,6 +98,9 @@ async def refresh_config_state(
     runtimes = await sync_repo.runtimes_by_node(session, config_id=config.id)
     result = RefreshResult(config_id=config.id, validation=validation)
     config.topology_error_count = validation.error_count
+    config.peer_link_count = len(graph.links)
+    # Links may have changed through bulk statements the ORM never saw.
+    await bump_revisions(session, config_ids=[config.id])
     now = utc_now()
     for node in graph.nodes:
         state = states.get(node.id)
