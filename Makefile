@@ -42,3 +42,4 @@ integration: install ## integration tests only
 bench: install ## run the benchmarks (not part of `make test`)
 	@scripts/services.sh
 	@$(UV) run --frozen python bench/core.py
+	@$(UV) run --frozen python bench/api.py

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     database: str = "sqlite:///./data/wg_free_mesh.db"
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_connect_timeout_seconds: float = Field(default=60.0, ge=0)
+    migrate_on_start: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"
     secret_key: str = DEV_SECRET_KEY
 

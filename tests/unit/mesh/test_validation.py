@@ -314,4 +314,6 @@ def test_validate_mesh_250_nodes_full_mesh_is_fast() -> None:
         result = validate(nodes, links)
         best = min(best, time.perf_counter() - start)
     assert result.valid is True
-    assert best < 0.2
+    # A guard against quadratic regressions, not a benchmark (bench/core.py has the figures:
+    # ~0.06 s); loose enough for a loaded CI machine.
+    assert best < 2.0

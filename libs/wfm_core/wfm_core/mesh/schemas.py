@@ -84,3 +84,66 @@ class LinkDraftRead(ResponseModel):
     forward: dict[str, Any]
     reverse: dict[str, Any]
     warnings: list[str]
+
+
+class PeerNodeBrief(ResponseModel):
+    """A node as shown on mesh pages (`node`, `peer_node`)."""
+
+    id: str
+    name: str
+    virtual_ip: str | None
+    ipv4_address: str | None
+    ipv6_address: str | None
+    enabled: bool
+
+
+class LinkDirectionRead(ResponseModel):
+    """`Dir` of a MeshConnection: one link row, rendered inside its local node."""
+
+    link_id: str
+    local_node_id: str
+    peer_node_id: str
+    allowed_ips: str
+    persistent_keepalive: int | None
+    endpoint_mode: str
+    endpoint_ref_family: str | None
+    endpoint_manual_host: str | None
+    endpoint_port_mode: str
+    endpoint_manual_port: int | None
+    endpoint_summary: str
+    keepalive_display: str
+
+
+class MeshConnectionRead(ResponseModel):
+    """One link group seen from the workspace node (forward = this node → peer)."""
+
+    link_group_id: str
+    peer_node: PeerNodeBrief
+    enabled: bool
+    has_preshared_key: bool
+    preshared_key: str | None
+    notes: str
+    updated_at: datetime | None
+    forward: LinkDirectionRead
+    reverse: LinkDirectionRead | None
+    integrity_status: str
+    integrity_message: str
+    duplicate_enabled_pair: bool
+    duplicate_message: str
+    readonly: bool
+    peer_disabled: bool
+
+
+class MeshWorkspaceRead(ResponseModel):
+    """GET /configs/{cid}/nodes/{nid}/mesh-workspace."""
+
+    node: PeerNodeBrief
+    connections: list[MeshConnectionRead]
+    readonly: bool
+    validation: MeshValidationRead
+
+
+class PresharedKeyRead(ResponseModel):
+    """POST /peer-links/psk/generate: 32 random bytes, base64."""
+
+    preshared_key: str

@@ -8,7 +8,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wfm_core.endpoints.models import EndpointRuntimeStatus, NodeClientState
-from wfm_core.ids import new_id
+from wfm_core.ids import new_id, storable_id
 from wfm_core.mesh.models import PeerLink
 from wfm_core.nodes.models import Node
 from wfm_core.sync.models import NodeConfigState
@@ -26,9 +26,10 @@ async def list_nodes(session: AsyncSession, *, config_id: str) -> Sequence[Node]
 
 
 async def get_nodes(session: AsyncSession, *, node_ids: Sequence[str]) -> Sequence[Node]:
-    if not node_ids:
+    ids = [node_id for node_id in node_ids if storable_id(node_id)]
+    if not ids:
         return []
-    result = await session.execute(select(Node).where(Node.id.in_(list(node_ids))))
+    result = await session.execute(select(Node).where(Node.id.in_(ids)))
     return result.scalars().all()
 
 
@@ -36,7 +37,7 @@ async def virtual_ips(
     session: AsyncSession, *, config_id: str, exclude_node_id: str | None = None
 ) -> list[str]:
     stmt = select(Node.virtual_ip).where(Node.config_id == config_id, Node.virtual_ip.is_not(None))
-    if exclude_node_id is not None:
+    if exclude_node_id is not None and storable_id(exclude_node_id):
         stmt = stmt.where(Node.id != exclude_node_id)
     return [ip for ip in (await session.execute(stmt)).scalars().all() if ip]
 

@@ -85,3 +85,53 @@ class NodeUpdateResult(NodeRead):
 class TagRead(ResponseModel):
     name: str
     count: int
+
+
+class NodeDeleteResult(ResponseModel):
+    """DELETE /nodes/{id}."""
+
+    message: str
+
+
+class TagCreateRequest(RequestModel):
+    """POST /configs/{cid}/tags; the name rules (1–64 chars) answer INVALID_TAG."""
+
+    name: str = Field(max_length=1024)
+
+
+class TagApplyRequest(RequestModel):
+    """POST /configs/{cid}/tags/apply: every node must belong to the config."""
+
+    tag: str = Field(max_length=1024)
+    node_ids: list[str] = Field(default_factory=list, max_length=10_000)
+
+
+class TagDeleteResult(ResponseModel):
+    """DELETE /configs/{cid}/tags/{tag}: how many nodes lost the tag."""
+
+    message: str
+    removed_count: int
+
+
+class NodeTagsRequest(RequestModel):
+    """PUT /nodes/{nid}/tags: the node's new tag list (replaces the old one)."""
+
+    tags: list[str] = Field(default_factory=list, max_length=64)
+
+
+class IpSuggestion(ResponseModel):
+    """POST /configs/{cid}/nodes/suggest-ip."""
+
+    ip: str
+
+
+class IpValidateRequest(RequestModel):
+    """POST /configs/{cid}/nodes/validate-ip; `node_id` leaves the edited node's own IP out."""
+
+    virtual_ip: str | None = Field(default=None, max_length=64)
+    node_id: str | None = Field(default=None, max_length=64)
+
+
+class IpValidation(ResponseModel):
+    valid: bool
+    warning: str | None = None

@@ -54,7 +54,9 @@ _HOOK_FIELDS = (
 
 
 def node_read(node: Node, hooks: ManagedHooks | None = None) -> NodeRead:
-    return NodeRead(
+    # Built from stored, already-typed columns: construct without re-validating (hot path of
+    # every node list and the 250-node overview).
+    return NodeRead.model_construct(
         id=node.id,
         config_id=node.config_id,
         name=node.name,
@@ -471,6 +473,7 @@ async def apply_tag(
 async def delete_tag(session: AsyncSession, *, config_id: str, tag: str) -> int:
     """Remove a tag from the catalog and from every node; returns how many nodes lost it."""
     await require_config(session, config_id=config_id)
+    tag = normalize_tag(tag)
     removed = 0
     for node in await nodes_repo.list_nodes(session, config_id=config_id):
         if tag in (node.tags_json or []):
@@ -493,6 +496,7 @@ async def replace_node_tags(
 
 async def remove_node_tag(session: AsyncSession, *, node_id: str, tag: str) -> NodeRead:
     node = await require_node(session, node_id=node_id)
+    tag = normalize_tag(tag)
     node.tags_json = [t for t in (node.tags_json or []) if t != tag]
     await session.flush()
     return await get_node(session, node_id=node_id)

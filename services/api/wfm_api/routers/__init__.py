@@ -1,0 +1,47 @@
+"""Route groups. Public routers are listed by name; every other router is mounted behind the
+admin session guard here, in one place, so a new route cannot forget authentication."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from wfm_api.deps import require_admin
+from wfm_api.routers import (
+    auth,
+    configs,
+    downloads,
+    mesh,
+    nodes,
+    portforward,
+    settings,
+    sync,
+    system,
+)
+
+# Reference.md §2.1: auth state/setup/login, system health/timezone and the token-checked
+# download routes. Each of these checks its own credentials where it needs any.
+PUBLIC: list[APIRouter] = [auth.public, system.public, sync.public, downloads.public]
+PROTECTED: list[APIRouter] = [
+    auth.router,
+    system.router,
+    settings.router,
+    configs.router,
+    nodes.router,
+    mesh.router,
+    sync.router,
+    portforward.router,
+    downloads.router,
+]
+
+
+def include_routers(app: FastAPI, *, prefix: str) -> None:
+    """Mount every group directly on the app (one include level keeps routing cheap).
+
+    Guarded groups first: their static paths (`config-bulk/options`) must win over the public
+    parameterised ones (`config-bulk/{package_id}`); no public path is shadowed by a guarded one
+    (the route-auth test calls every public route without a token).
+    """
+    for router in PROTECTED:
+        app.include_router(router, prefix=prefix, dependencies=[Depends(require_admin)])
+    for router in PUBLIC:
+        app.include_router(router, prefix=prefix)
