@@ -6,11 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -30,10 +25,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.engine import make_url
 
-# Server processes get their own Redis database: the in-process API tests flush db 15.
-REDIS_URL = (
-    os.environ.get("WFM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0] + "/14"
-)
+from .server import running_api
+
 EXAMPLES = int(os.environ.get("WFM_FUZZ_EXAMPLES", "12"))
 CHECKS = [
     not_a_server_error,
@@ -49,12 +42,6 @@ SKIPPED = {
     ("POST", "/api/v1/settings/password"),
     ("POST", "/api/v1/settings/mqtt/test"),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _postgres_database() -> Iterator[str]:
@@ -90,40 +77,10 @@ def server(
     else:
         databases = _postgres_database()
     database = next(databases)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WFM_")}
-    env.update(
-        WFM_DATABASE=database,
-        WFM_REDIS_URL=REDIS_URL,
-        WFM_SECRET_KEY="wfm-fuzz-secret-key",
-        WFM_DEBUG="true",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wfm_api", "--port", str(port), "--log-level", "error"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/system/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"api did not start: {proc.stderr.read() if proc.stderr else ''}")
-            time.sleep(0.2)
-        yield {"base": base, **_seed(base)}
+        with running_api("--log-level", "error", WFM_DATABASE=database) as base:
+            yield {"base": base, **_seed(base)}
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         for _ in databases:
             pass
 

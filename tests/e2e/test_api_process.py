@@ -3,9 +3,6 @@ start without a database."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,57 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-# Server processes get their own Redis database: the in-process API tests flush db 15.
-REDIS_URL = (
-    os.environ.get("WFM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0] + "/14"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WFM_")}
-    env.update(
-        WFM_SECRET_KEY="wfm-e2e-secret-key", WFM_REDIS_URL=REDIS_URL, WFM_DEBUG="true", **extra
-    )
-    return env
+from .server import api_env, free_port, running_api
 
 
 @pytest.fixture
 def api_process(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    database = f"sqlite:///{tmp_path}/wfm.db"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wfm_api", "--port", str(port), "--workers", "2"],
-        env=_env(WFM_DATABASE=database, WFM_DATA_DIR=str(tmp_path)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/system/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                output = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"api did not start:\n{output}")
-            time.sleep(0.2)
+    with running_api(
+        "--workers", "2", WFM_DATABASE=f"sqlite:///{tmp_path}/wfm.db", WFM_DATA_DIR=str(tmp_path)
+    ) as base:
         yield base
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_two_workers_share_state_through_the_database(api_process: str) -> None:
@@ -87,12 +42,12 @@ def test_two_workers_share_state_through_the_database(api_process: str) -> None:
 
 
 def test_startup_without_database_exits_non_zero(tmp_path: Path) -> None:
-    port = _free_port()
-    closed = _free_port()
+    port = free_port()
+    closed = free_port()
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "wfm_api", "--port", str(port)],
-        env=_env(
+        env=api_env(
             WFM_DATABASE=f"postgresql://postgres@127.0.0.1:{closed}/nothing",
             WFM_DATABASE_CONNECT_TIMEOUT_SECONDS="3",
         ),

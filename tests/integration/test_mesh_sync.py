@@ -113,11 +113,8 @@ async def test_draft_and_workspace(sessions: Sessions) -> None:
     cid, (a, b, c) = await _three_nodes(sessions)
     await run(sessions, nodes.update_node, node_id=b, data=NodeRequest(ipv4_address=None))
     draft = await run(sessions, mesh.draft, config_id=cid, node_id=a, peer_node_id=b)
-    assert draft.forward["allowed_ips"] == "10.66.0.2/32"
-    assert (
-        draft.forward["persistent_keepalive"] is None
-        and draft.reverse["persistent_keepalive"] == 25
-    )
+    assert draft.forward.allowed_ips == "10.66.0.2/32"
+    assert draft.forward.persistent_keepalive is None and draft.reverse.persistent_keepalive == 25
     assert any("no public IPV4" in w for w in draft.warnings)
     await run(sessions, mesh.create_link_group, config_id=cid, data=_group(a, c))
     ws = await run(sessions, mesh.workspace, config_id=cid, node_id=c)

@@ -15,10 +15,11 @@ from wfm_core.configs.awg_schemas import (
     AwgGenerateRequest,
     AwgNodeParams,
     AwgNodeParamsInput,
-    DerivePublicKeyRequest,
 )
 from wfm_core.errors import WfmError
+from wfm_core.mesh import service as mesh_service
 from wfm_core.nodes import keys_service
+from wfm_core.nodes.schemas import DerivePublicKeyRequest
 from wfm_core.render import awg
 from wfm_core.render.awg_random import INTENSITY_TABLE
 
@@ -421,7 +422,7 @@ def test_derive_public_rejects_bad_keys(bad: str) -> None:
     assert error.detail == {"field": "private_key"}
 
 
-def test_generate_preshared_key() -> None:
-    first = keys_service.generate_preshared_key().preshared_key
+def test_new_preshared_key() -> None:
+    first = mesh_service.new_preshared_key()
     assert len(base64.b64decode(first, validate=True)) == 32
-    assert keys_service.generate_preshared_key().preshared_key != first
+    assert mesh_service.new_preshared_key() != first

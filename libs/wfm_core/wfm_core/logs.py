@@ -12,7 +12,11 @@ from typing import Any
 request_id_var: ContextVar[str | None] = ContextVar("wfm_request_id", default=None)
 
 # Attributes every LogRecord has; anything else passed through `extra=` is logged as a field.
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured copy of msg
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -52,3 +56,5 @@ def configure_logging(service: str, *, level: str | int = "INFO") -> None:
         logger.propagate = True
     # Our middleware writes one access line per request; uvicorn's would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic narrates every plugin it loads at INFO; its warnings still come through.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

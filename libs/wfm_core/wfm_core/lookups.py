@@ -40,3 +40,11 @@ async def require_config_node(session: AsyncSession, *, config_id: str, node_id:
             detail={"node_ids": [node_id]},
         )
     return node
+
+
+def require_enabled(node: Node) -> None:
+    """NODE_DISABLED for a disabled node (downloads, sync and previews need an enabled one)."""
+    if not node.enabled:
+        raise WfmError(
+            "NODE_DISABLED", f"Node {node.name} is disabled", detail={"node_id": node.id}
+        )

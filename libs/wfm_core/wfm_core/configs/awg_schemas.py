@@ -135,23 +135,3 @@ class AwgGenerateRequest(RequestModel):
 class AwgGenerateResult(ResponseModel):
     config: AwgConfigParams
     nodes: dict[str, AwgNodeParams]
-
-
-# --- keys -----------------------------------------------------------------------------------
-
-
-class KeyPair(ResponseModel):
-    """POST /nodes/keys/generate and /nodes/keys/derive-public."""
-
-    private_key: str
-    public_key: str
-
-
-class DerivePublicKeyRequest(RequestModel):
-    private_key: str = ""
-
-
-class PresharedKey(ResponseModel):
-    """POST /peer-links/psk/generate."""
-
-    preshared_key: str

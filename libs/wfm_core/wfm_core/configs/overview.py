@@ -19,7 +19,7 @@ from wfm_core.configs.overview_schemas import ConfigOverview, NodeCard, Overview
 from wfm_core.configs.service import config_read
 from wfm_core.endpoints import repository as endpoints_repo
 from wfm_core.endpoints.schemas import RuntimeSnapshotItem
-from wfm_core.endpoints.service import apply_status, snapshot_item
+from wfm_core.endpoints.service import snapshot_item
 from wfm_core.errors import WfmError
 from wfm_core.ids import storable_id
 from wfm_core.lookups import require_config
@@ -37,6 +37,7 @@ from wfm_core.portforward import repository as pf_repo
 from wfm_core.portforward.hooks import managed_hooks_for_node
 from wfm_core.sync.graph import node_snapshot
 from wfm_core.sync.schemas import SyncStatus
+from wfm_core.sync.status import apply_status
 from wfm_core.system import repository as system_repo
 from wfm_core.system.service import topology_summary
 

@@ -26,7 +26,7 @@ from wfm_core.downloads.naming import (
     node_download_path,
     unique_filenames,
 )
-from wfm_core.downloads.repository import StagedSummary, StagedText
+from wfm_core.downloads.repository import StagedText
 from wfm_core.downloads.schemas import (
     BulkConfigOption,
     BulkManifest,
@@ -38,31 +38,14 @@ from wfm_core.downloads.schemas import (
 )
 from wfm_core.downloads.store import PackageStore, StoredPackage, is_package_id, new_package_id
 from wfm_core.errors import WfmError
-from wfm_core.lookups import require_config, require_config_node
+from wfm_core.lookups import require_config, require_config_node, require_enabled
 from wfm_core.nodes.models import Node
 from wfm_core.settings import Settings
+from wfm_core.sync.status import apply_status
 
 MANIFEST_NAME = "manifest.json"
 # Config files carry private keys: unpacked entries are readable by their owner only.
 _CONF_FILE_MODE = (stat.S_IFREG | 0o600) << 16
-
-
-def _require_enabled(node: Node) -> None:
-    if not node.enabled:
-        raise WfmError(
-            "NODE_DISABLED", f"Node {node.name} is disabled", detail={"node_id": node.id}
-        )
-
-
-def _sync_status(summary: StagedSummary) -> str:
-    """SyncStatus.status of reference §2.3, from the hashes alone."""
-    if not summary.desired_sha256:
-        return "empty"
-    if not summary.staged_sha256:
-        return "pending"
-    if summary.staged_sha256 == summary.desired_sha256:
-        return "in_sync"
-    return "staged_outdated"
 
 
 def _node_ref(node: Node) -> dict[str, str]:
@@ -75,7 +58,7 @@ async def download_package(
     """The node's staged config text and its file name (NO_STAGED_CONFIG when none)."""
     config = await require_config(session, config_id=config_id)
     node = await require_config_node(session, config_id=config_id, node_id=node_id)
-    _require_enabled(node)
+    require_enabled(node)
     rows = await downloads_repo.staged_texts(session, node_ids=[node_id])
     content = rows[0].staged_text if rows else None
     if not content:
@@ -139,7 +122,7 @@ async def bulk_options(session: AsyncSession, *, config_id: str | None) -> BulkO
             can_download=summary.has_staged,
             staged_version=summary.staged_version,
             staged_sha256=summary.staged_sha256,
-            sync_status=_sync_status(summary),
+            sync_status=apply_status(summary.desired_sha256, summary.staged_sha256),
         )
         for summary in await downloads_repo.staged_summaries(session, config_id=config_id)
         if summary.node.enabled

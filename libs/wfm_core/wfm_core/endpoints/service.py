@@ -10,18 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wfm_core.endpoints import repository as endpoints_repo
 from wfm_core.endpoints.schemas import RuntimeSnapshotItem
 from wfm_core.lookups import require_config
-
-
-def apply_status(desired_sha256: str | None, staged_sha256: str | None) -> str:
-    """Is the server-applied (staged) text the latest rendering? SyncStatus.status vocabulary:
-    `empty` (nothing rendered), `pending` (never staged), `in_sync`, `staged_outdated`."""
-    if not desired_sha256:
-        return "empty"
-    if not staged_sha256:
-        return "pending"
-    if staged_sha256 == desired_sha256:
-        return "in_sync"
-    return "staged_outdated"
+from wfm_core.sync.status import apply_status
 
 
 def snapshot_item(values: Mapping[Any, Any], *, mqtt_enabled: bool = True) -> RuntimeSnapshotItem:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import Field
 
@@ -77,15 +76,6 @@ class MeshValidationRead(ResponseModel):
     warnings: list[str]
 
 
-class LinkDraftRead(ResponseModel):
-    local_node: dict[str, Any]
-    peer_node: dict[str, Any]
-    endpoint_ref_family: str
-    forward: dict[str, Any]
-    reverse: dict[str, Any]
-    warnings: list[str]
-
-
 class PeerNodeBrief(ResponseModel):
     """A node as shown on mesh pages (`node`, `peer_node`)."""
 
@@ -112,6 +102,31 @@ class LinkDirectionRead(ResponseModel):
     endpoint_manual_port: int | None
     endpoint_summary: str
     keepalive_display: str
+
+
+class DraftDirectionRead(ResponseModel):
+    """One pre-filled direction of a new Mesh pair (reference.md §4.2)."""
+
+    local_node_id: str
+    peer_node_id: str
+    allowed_ips: str
+    persistent_keepalive: int | None
+    endpoint_mode: str
+    endpoint_ref_family: str | None
+    endpoint_manual_host: str | None
+    endpoint_port_mode: str
+    endpoint_manual_port: int | None
+    endpoint_summary: str
+    keepalive_display: str
+
+
+class LinkDraftRead(ResponseModel):
+    local_node: PeerNodeBrief
+    peer_node: PeerNodeBrief
+    endpoint_ref_family: str
+    forward: DraftDirectionRead
+    reverse: DraftDirectionRead
+    warnings: list[str]
 
 
 class MeshConnectionRead(ResponseModel):

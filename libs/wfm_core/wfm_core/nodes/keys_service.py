@@ -1,8 +1,8 @@
-"""Key tools behind nodes/keys/* and peer-links/psk/generate (reference.md §3.7): no writes."""
+"""Key tools behind nodes/keys/* (reference.md §3.7): no writes. PSKs: mesh.service."""
 
 from __future__ import annotations
 
-from wfm_core.configs.awg_schemas import KeyPair, PresharedKey
+from wfm_core.nodes.schemas import KeyPair
 from wfm_core.render import keys
 
 
@@ -16,8 +16,3 @@ def derive_public(*, private_key: str) -> KeyPair:
     """The public key of `private_key` (INVALID_KEY unless it is base64 of 32 bytes)."""
     private = keys.validate_key(private_key, "private_key")
     return KeyPair(private_key=private, public_key=keys.public_key_from_private(private))
-
-
-def generate_preshared_key() -> PresharedKey:
-    """A fresh preshared key (32 random bytes, base64)."""
-    return PresharedKey(preshared_key=keys.generate_psk())

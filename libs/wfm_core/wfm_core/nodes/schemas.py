@@ -135,3 +135,14 @@ class IpValidateRequest(RequestModel):
 class IpValidation(ResponseModel):
     valid: bool
     warning: str | None = None
+
+
+class KeyPair(ResponseModel):
+    """POST /nodes/keys/generate and /nodes/keys/derive-public."""
+
+    private_key: str
+    public_key: str
+
+
+class DerivePublicKeyRequest(RequestModel):
+    private_key: str = ""

@@ -13,7 +13,7 @@ from wfm_core.db.revisions import bump_revisions
 from wfm_core.db.types import utc_now
 from wfm_core.endpoints.models import EndpointRuntimeStatus
 from wfm_core.errors import WfmError
-from wfm_core.lookups import require_config, require_config_node
+from wfm_core.lookups import require_config, require_config_node, require_enabled
 from wfm_core.mesh.validation import MeshValidation, validate_mesh
 from wfm_core.nodes import repository as nodes_repo
 from wfm_core.nodes.models import Node
@@ -25,6 +25,7 @@ from wfm_core.sync import repository as sync_repo
 from wfm_core.sync.graph import ConfigGraph, load_graph
 from wfm_core.sync.models import NodeConfigState
 from wfm_core.sync.schemas import AppliedConf, SyncAllResult, SyncResult, SyncStatus
+from wfm_core.sync.status import apply_status
 from wfm_core.views import NodeView
 
 MAX_CONFIG_TEXT = 1024 * 1024
@@ -148,21 +149,8 @@ async def refresh_config_by_id(session: AsyncSession, *, config_id: str) -> Refr
     return await refresh_config_state(session, config=config)
 
 
-def _require_enabled(node: Node) -> None:
-    if not node.enabled:
-        raise WfmError(
-            "NODE_DISABLED", f"Node {node.name} is disabled", detail={"node_id": node.id}
-        )
-
-
 def _status_of(state: NodeConfigState) -> str:
-    if not state.desired_sha256:
-        return "empty"
-    if not state.staged_sha256:
-        return "pending"
-    if state.staged_sha256 == state.desired_sha256:
-        return "in_sync"
-    return "staged_outdated"
+    return apply_status(state.desired_sha256, state.staged_sha256)
 
 
 def sync_status_of(
@@ -217,7 +205,7 @@ async def node_sync_status(session: AsyncSession, *, config_id: str, node_id: st
         if status.node_id == node_id:
             return status
     node = await require_config_node(session, config_id=config_id, node_id=node_id)
-    _require_enabled(node)
+    require_enabled(node)
     raise WfmError("NODE_STATE_NOT_FOUND", "Node has no config state", detail={"node_id": node_id})
 
 
@@ -268,7 +256,7 @@ async def sync_node(session: AsyncSession, *, config_id: str, node_id: str) -> S
     """Stage the node's current rendering (manual sync); needs a valid topology."""
     config = await require_config(session, config_id=config_id)
     node = await require_config_node(session, config_id=config_id, node_id=node_id)
-    _require_enabled(node)
+    require_enabled(node)
     await _stage_nodes(session, config=config, node_ids=[node_id])
     status = await node_sync_status(session, config_id=config_id, node_id=node_id)
     return SyncResult(
@@ -309,7 +297,7 @@ async def set_applied_conf(
 ) -> SyncStatus:
     """Manual override of the staged text (the operator takes responsibility for it)."""
     node = await require_config_node(session, config_id=config_id, node_id=node_id)
-    _require_enabled(node)
+    require_enabled(node)
     if not content.strip() or "[Interface]" not in content:
         raise WfmError(
             "VALIDATION_ERROR", "Config content must contain an [Interface] section", status=422
@@ -336,7 +324,7 @@ async def preview(session: AsyncSession, *, config_id: str, node_id: str) -> dic
     """The desired rendering of one node (wg-preview)."""
     config = await require_config(session, config_id=config_id)
     node = await require_config_node(session, config_id=config_id, node_id=node_id)
-    _require_enabled(node)
+    require_enabled(node)
     graph = await load_graph(session, config=config)
     text = render_for_node(graph, graph.nodes_by_id[node_id])
     return {

@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wfm_core import __version__
-from wfm_core.endpoints.service import apply_status
 from wfm_core.errors import WfmError
 from wfm_core.mesh.validation import MeshValidation, validate_mesh
 from wfm_core.settings import Settings
+from wfm_core.sync.status import apply_status
 from wfm_core.system import repository as system_repo
 from wfm_core.system.schemas import (
     HealthRead,

@@ -7,12 +7,14 @@ from fastapi import APIRouter, Query, Response
 from wfm_api.deps import SessionDep
 from wfm_api.envelope import Envelope, ok
 from wfm_core.configs import awg_tools
-from wfm_core.configs.awg_schemas import AwgNodeParams, DerivePublicKeyRequest, KeyPair
+from wfm_core.configs.awg_schemas import AwgNodeParams
 from wfm_core.nodes import keys_service, service
 from wfm_core.nodes.schemas import (
+    DerivePublicKeyRequest,
     IpSuggestion,
     IpValidateRequest,
     IpValidation,
+    KeyPair,
     NodeDeleteResult,
     NodeRead,
     NodeRequest,
