@@ -43,3 +43,4 @@ bench: install ## run the benchmarks (not part of `make test`)
 	@scripts/services.sh
 	@$(UV) run --frozen python bench/core.py
 	@$(UV) run --frozen python bench/api.py
+	@$(UV) run --frozen python bench/sse.py

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -18,11 +20,13 @@ from wfm_api.errors import install_error_handlers
 from wfm_api.middleware import PublicSourceGuard, RequestContextMiddleware
 from wfm_api.routers import include_routers
 from wfm_api.routers.metrics import router as metrics_router
+from wfm_api.sse import EventHub
 from wfm_api.state import AppState
 from wfm_core.auth.ratelimit import LoginLimiter
 from wfm_core.crypto import configure_secret_box
 from wfm_core.db import migrate
 from wfm_core.db.engine import engine_from_settings, session_factory, wait_for_database
+from wfm_core.outbox.relay import OutboxRelay
 from wfm_core.settings import Settings, get_settings
 
 log = logging.getLogger("wfm.api")
@@ -56,14 +60,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = Redis.from_url(
         settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
     )
-    app.state.wfm = AppState(
+    sessions = session_factory(engine)
+    state = app.state.wfm = AppState(
         settings=settings,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         redis=redis,
         login_limiter=LoginLimiter(redis),
         reads=SharedReads(),
+        events=EventHub(redis),
+        relay=OutboxRelay(sessions, redis),
     )
+    # Every process runs a relay (safe with many: rows are claimed) and one SSE stream reader.
+    relay_task = asyncio.create_task(state.relay.run(), name="wfm-outbox-relay")
+    await state.events.start()
     # Everything allocated so far lives as long as the process: keep it out of the collector's
     # full scans, which otherwise pause requests that allocate many objects (big overviews).
     gc.collect()
@@ -72,6 +82,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await state.events.stop()
+        state.relay.stop()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(relay_task, timeout=5)
         await redis.aclose()
         await engine.dispose()
 

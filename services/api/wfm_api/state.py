@@ -9,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from wfm_api.coalesce import SharedReads
+from wfm_api.sse import EventHub
 from wfm_core.auth.ratelimit import LoginLimiter
+from wfm_core.outbox.relay import OutboxRelay
 from wfm_core.settings import Settings
 
 
@@ -21,6 +23,8 @@ class AppState:
     redis: Redis
     login_limiter: LoginLimiter
     reads: SharedReads
+    events: EventHub
+    relay: OutboxRelay
 
 
 def app_state(conn: HTTPConnection) -> AppState:

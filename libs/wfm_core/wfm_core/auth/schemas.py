@@ -57,3 +57,9 @@ class DownloadTokenRead(ResponseModel):
     expires_at: datetime
     download_path: str
     filename: str
+
+
+class StreamTicketRead(ResponseModel):
+    ticket: str
+    expires_at: datetime
+    stream_path: str

@@ -8,6 +8,7 @@ on every replica (no process-local state).
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -341,3 +342,21 @@ async def reset_bootstrap(session: AsyncSession) -> AuthState:
     """Dev API: forget the admin credentials and UI prefs, keep all business data."""
     await settings_repo.delete_settings(session, keys=[*AUTH_KEYS, KEY_UI_LOCALE, "ui_theme_mode"])
     return AuthState(setup_required=True, authenticated=False)
+
+
+# Browsers' native EventSource cannot send an Authorization header: a session holder trades its
+# token for a one-time ticket, valid for STREAM_TICKET_SECONDS, passed as `?ticket=`.
+STREAM_TICKET_SECONDS = 60
+_TICKET_KEY = "wfm:sse:ticket:{ticket}"
+
+
+async def issue_stream_ticket(*, redis: Redis) -> tuple[str, datetime]:
+    ticket = secrets.token_urlsafe(32)
+    await redis.set(_TICKET_KEY.format(ticket=ticket), "1", ex=STREAM_TICKET_SECONDS)
+    return ticket, datetime.now(UTC) + timedelta(seconds=STREAM_TICKET_SECONDS)
+
+
+async def redeem_stream_ticket(*, redis: Redis, ticket: str) -> None:
+    """Single use: a ticket opens one stream (INVALID_TOKEN when unknown, used or expired)."""
+    if len(ticket) > 128 or not await redis.getdel(_TICKET_KEY.format(ticket=ticket)):
+        raise WfmError("INVALID_TOKEN", "Stream ticket is invalid, used or expired")

@@ -1,20 +1,24 @@
-"""Config revisions: one counter per config, bumped inside every transaction that changes it.
+"""Config revisions and the change feed: what every transaction that changes a config does.
 
 Any ORM flush that inserts, updates or deletes a `Config` or a row carrying a `config_id`
 (nodes, links, states, runtime, client state, rules, …) bumps that config's `revision` in the
 same transaction, so a reader that sees revision N sees exactly the data revision N describes.
 Writes that bypass the ORM (COPY, bulk `INSERT … ON CONFLICT`, Core updates) must call
 `bump_revisions` themselves; `sync.service.refresh_config_state` does for every mesh write.
+The same hook writes the §9 refresh hints to the outbox (wfm_core.outbox.changes) and, after
+commit, wakes this process's relay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+
+from wfm_core.outbox import changes
 
 _BUMPED = "wfm_bumped_config_ids"
 
@@ -23,19 +27,32 @@ class WfmSession(Session):
     """The sync session behind every AsyncSession we create (see db.engine.session_factory)."""
 
 
-def _config_ids(session: Session) -> set[str]:
+def _changes(
+    session: Session,
+) -> tuple[set[str], dict[str, set[str]], dict[str, set[str]]]:
+    """(configs whose revision moves, {config_id: touched node ids}, the same for endpoint
+    runtime/client-state rows)."""
     from wfm_core.configs.models import Config
 
-    ids: set[str] = set()
+    bump: set[str] = set()
+    scopes: dict[str, set[str]] = {}
+    endpoint_scopes: dict[str, set[str]] = {}
     for obj in (*session.new, *session.dirty, *session.deleted):
+        if obj in session.dirty and not session.is_modified(obj):
+            continue
         if isinstance(obj, Config):
-            if obj not in session.new and session.is_modified(obj):
-                ids.add(obj.id)
+            scopes.setdefault(obj.id, set())
+            if obj not in session.new:
+                bump.add(obj.id)
             continue
         config_id = getattr(obj, "config_id", None)
-        if isinstance(config_id, str) and (obj not in session.dirty or session.is_modified(obj)):
-            ids.add(config_id)
-    return ids
+        if isinstance(config_id, str):
+            bump.add(config_id)
+            node_ids = changes.node_ids_of(obj)
+            scopes.setdefault(config_id, set()).update(node_ids)
+            if getattr(obj, "__tablename__", "") in changes.ENDPOINT_TABLES:
+                endpoint_scopes.setdefault(config_id, set()).update(node_ids)
+    return bump, scopes, endpoint_scopes
 
 
 def _bump(session: Session, config_ids: Iterable[str]) -> None:
@@ -56,13 +73,33 @@ def _bump(session: Session, config_ids: Iterable[str]) -> None:
 
 @event.listens_for(WfmSession, "before_flush")
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
-    _bump(session, _config_ids(session))
+    bump, scopes, endpoint_scopes = _changes(session)
+    _bump(session, bump)
+    changes.record_changes(session, scopes=scopes, endpoint_scopes=endpoint_scopes)
+
+
+@event.listens_for(WfmSession, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(changes.OUTBOX_WRITTEN, False):
+        for wake in list(_commit_listeners):
+            wake()
 
 
 @event.listens_for(WfmSession, "after_transaction_end")
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_BUMPED, None)
+        changes.forget(session)
+
+
+# Called after a commit that wrote outbox rows (the relay of this process wakes up at once).
+_commit_listeners: list[Callable[[], None]] = []
+
+
+def on_outbox_commit(listener: Callable[[], None]) -> Callable[[], None]:
+    """Register `listener`; returns a function that unregisters it."""
+    _commit_listeners.append(listener)
+    return lambda: _commit_listeners.remove(listener)
 
 
 async def bump_revisions(session: AsyncSession, *, config_ids: Iterable[str]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wfm_core.outbox.changes import OUTBOX_WRITTEN
 from wfm_core.outbox.models import OutboxMessage
 from wfm_core.outbox.streams import COMMANDS_STREAM, EVENTS_STREAM
 
@@ -16,6 +17,7 @@ async def emit_event(session: AsyncSession, *, type: str, payload: dict[str, Any
     await session.execute(
         insert(OutboxMessage).values(stream=EVENTS_STREAM, type=type, payload=payload)
     )
+    session.info[OUTBOX_WRITTEN] = True
 
 
 async def emit_command(session: AsyncSession, *, type: str, payload: dict[str, Any]) -> None:
@@ -23,3 +25,4 @@ async def emit_command(session: AsyncSession, *, type: str, payload: dict[str, A
     await session.execute(
         insert(OutboxMessage).values(stream=COMMANDS_STREAM, type=type, payload=payload)
     )
+    session.info[OUTBOX_WRITTEN] = True

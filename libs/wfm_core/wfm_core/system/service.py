@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wfm_core import __version__
 from wfm_core.errors import WfmError
 from wfm_core.mesh.validation import MeshValidation, validate_mesh
+from wfm_core.outbox.writer import emit_event
 from wfm_core.settings import Settings
 from wfm_core.sync.status import apply_status
 from wfm_core.system import repository as system_repo
@@ -307,13 +308,22 @@ async def update_mqtt_settings(
     await system_repo.set_setting(
         session, key=KEY_MQTT_CLIENT, value=json.dumps(value.model_dump(), sort_keys=True)
     )
+    await _mqtt_settings_changed(session, value)
     return value
 
 
 async def reset_mqtt_settings(session: AsyncSession, *, settings: Settings) -> MqttSettings:
     """Forget the stored values: the deployment defaults apply again."""
     await system_repo.delete_settings(session, keys=[KEY_MQTT_CLIENT])
-    return default_mqtt_settings(settings)
+    value = default_mqtt_settings(settings)
+    await _mqtt_settings_changed(session, value)
+    return value
+
+
+async def _mqtt_settings_changed(session: AsyncSession, value: MqttSettings) -> None:
+    """§9: consoles refresh the MQTT card and the system status."""
+    await emit_event(session, type="settings.mqtt.updated", payload={"mqtt": value.model_dump()})
+    await emit_event(session, type="system.status.updated", payload={})
 
 
 # --- MQTT reachability test -------------------------------------------------------------------

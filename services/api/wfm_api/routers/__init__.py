@@ -10,6 +10,7 @@ from wfm_api.routers import (
     auth,
     configs,
     downloads,
+    events,
     mesh,
     nodes,
     portforward,
@@ -18,9 +19,16 @@ from wfm_api.routers import (
     system,
 )
 
-# Reference.md §2.1: auth state/setup/login, system health/timezone and the token-checked
-# download routes. Each of these checks its own credentials where it needs any.
-PUBLIC: list[APIRouter] = [auth.public, system.public, sync.public, downloads.public]
+# Reference.md §2.1: auth state/setup/login, system health/timezone, the token-checked
+# download routes and the event stream (Bearer header or one-time ticket). Each of these
+# checks its own credentials where it needs any.
+PUBLIC: list[APIRouter] = [
+    auth.public,
+    system.public,
+    sync.public,
+    downloads.public,
+    events.public,
+]
 PROTECTED: list[APIRouter] = [
     auth.router,
     system.router,
@@ -31,6 +39,7 @@ PROTECTED: list[APIRouter] = [
     sync.router,
     portforward.router,
     downloads.router,
+    events.router,
 ]
 
 
