@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -88,8 +90,17 @@ async def event_stream(
         payload = {"timestamp": datetime.now(UTC).isoformat(), "timezone": state.settings.timezone}
         return _synthetic("system.clock.sync", payload)
 
+    # Server shutdown: sse-starlette sets this, the stream closes its subscriber and ends with
+    # a complete response instead of being cancelled mid-write.
+    shutdown = anyio.Event()
+
+    async def close_on_shutdown() -> None:
+        await shutdown.wait()
+        sub.close()
+
     async def frames() -> AsyncIterator[ServerSentEvent]:
         nonlocal last_id
+        watcher = asyncio.create_task(close_on_shutdown())
         try:
             yield _synthetic("system.status.updated", status.model_dump(mode="json"))
             yield clock()
@@ -108,10 +119,13 @@ async def event_stream(
                 last_id = event.id
                 yield _frame(event)
         finally:
+            watcher.cancel()
             hub.unsubscribe(sub)
 
     return EventSourceResponse(
         frames(),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         send_timeout=10,
+        shutdown_event=shutdown,
+        shutdown_grace_period=2.0,
     )
