@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import Field
 
-from wfm_core.schemas import ChangeHint, RequestModel, ResponseModel
+from wfm_core.configs.awg_schemas import AwgConfigParamsInput
+from wfm_core.schemas import ChangeHint, ResponseModel
 
 PORT = Field(ge=1, le=65535)
 
 
-class ConfigRequest(RequestModel):
+class ConfigRequest(AwgConfigParamsInput):
     """Body of POST /configs and PUT /configs/{id}; on update only the fields sent change."""
 
     name: str = ""
@@ -25,15 +26,6 @@ class ConfigRequest(RequestModel):
     auto_sync: bool = True
     tunnel_protocol: str = "wireguard"
     awg_version: str | None = None
-    awg_options: dict[str, Any] | None = None
-    awg_s1: int | None = None
-    awg_s2: int | None = None
-    awg_s3: int | None = None
-    awg_s4: int | None = None
-    awg_h1: str | int | None = None
-    awg_h2: str | int | None = None
-    awg_h3: str | int | None = None
-    awg_h4: str | int | None = None
     awg_node_updates: dict[str, dict[str, Any]] | None = None
 
 

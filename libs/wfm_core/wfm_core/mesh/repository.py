@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Table, delete, func, insert, or_, select, update
+from sqlalchemy import Row, Table, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wfm_core.mesh.models import PeerLink
@@ -37,13 +37,6 @@ async def group_links(session: AsyncSession, *, group_id: str) -> Sequence[PeerL
         select(PeerLink).where(PeerLink.link_group_id == group_id).order_by(PeerLink.direction)
     )
     return result.scalars().all()
-
-
-async def count_links(session: AsyncSession, *, config_id: str) -> int:
-    result = await session.execute(
-        select(func.count()).select_from(PeerLink).where(PeerLink.config_id == config_id)
-    )
-    return int(result.scalar_one())
 
 
 def add_links(session: AsyncSession, *, links: Sequence[PeerLink]) -> None:

@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import Field
 
+from wfm_core.configs.awg_schemas import AwgNodeParamsInput
 from wfm_core.schemas import ChangeHint, RequestModel, ResponseModel
 
 NODE_TYPES = ("dynamic", "static")
 
 
-class NodeRequest(RequestModel):
+class NodeRequest(AwgNodeParamsInput):
     """Body of POST /configs/{cid}/nodes and PUT /nodes/{nid}; on update only sent fields change."""
 
     name: str = ""
@@ -32,15 +33,6 @@ class NodeRequest(RequestModel):
     post_up: list[str] = Field(default_factory=list, max_length=64)
     pre_down: list[str] = Field(default_factory=list, max_length=64)
     post_down: list[str] = Field(default_factory=list, max_length=64)
-    awg_jc: int | None = None
-    awg_jmin: int | None = None
-    awg_jmax: int | None = None
-    awg_i1: str | None = None
-    awg_i2: str | None = None
-    awg_i3: str | None = None
-    awg_i4: str | None = None
-    awg_i5: str | None = None
-    awg_options: dict[str, Any] | None = None
 
 
 class NodeRead(ResponseModel):
