@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from sqlalchemy.engine import make_url
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -80,3 +84,53 @@ async def drop_postgres_database(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def latency_percentiles(samples: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max/mean in milliseconds of latencies given in seconds."""
+    ordered = sorted(samples)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+    return {
+        "p50_ms": round(pick(0.50), 2),
+        "p95_ms": round(pick(0.95), 2),
+        "p99_ms": round(pick(0.99), 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+        "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
+        "n": len(ordered),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_api(database: str, *args: str, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m wfm_api` on `database` (warning-level logs); returns it and its base URL."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "WFM_DATABASE": database.replace("postgresql+asyncpg", "postgresql"),
+        "WFM_REDIS_URL": os.environ.get("WFM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+        "WFM_SECRET_KEY": os.environ.get("WFM_SECRET_KEY", "wfm-bench-secret-key"),
+        **env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wfm_api", "--port", str(port), "--log-level", "warning", *args],
+        env=environment,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{base}/api/v1/system/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("api did not start")

@@ -14,8 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -27,7 +25,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("WFM_SECRET_KEY", "wfm-bench-secret-key")
 
-from _common import drop_postgres_database, fresh_postgres_database, record
+from _common import (
+    drop_postgres_database,
+    fresh_postgres_database,
+    latency_percentiles,
+    record,
+    start_api,
+)
 
 from wfm_core.configs.schemas import ConfigRequest
 from wfm_core.configs.service import create_config
@@ -74,61 +78,6 @@ async def build_mesh(url: str, count: int) -> str:
         await engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_api(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "WFM_DATABASE": url.replace("postgresql+asyncpg", "postgresql"),
-        "WFM_REDIS_URL": os.environ.get("WFM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wfm_api",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/api/v1/system/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("api did not start")
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
-
-    return {
-        "p50_ms": round(pick(0.50), 2),
-        "p95_ms": round(pick(0.95), 2),
-        "p99_ms": round(pick(0.99), 2),
-        "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
-        "n": len(ordered),
-    }
-
-
 async def serial(base: str, token: str, path: str, total: int = 50) -> dict[str, float]:
     """One client, one request at a time: the route's own latency without queueing."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -140,7 +89,7 @@ async def serial(base: str, token: str, path: str, total: int = 50) -> dict[str,
             start = time.perf_counter()
             await http.get(path, headers=headers)
             latencies.append(time.perf_counter() - start)
-    return percentiles(latencies)
+    return latency_percentiles(latencies)
 
 
 async def load(base: str, token: str, path: str, total: int) -> dict[str, Any]:
@@ -172,7 +121,7 @@ async def load(base: str, token: str, path: str, total: int) -> dict[str, Any]:
         await asyncio.gather(*(worker(http) for _ in range(CONCURRENCY)))
         elapsed = time.perf_counter() - started
     return {
-        **percentiles(latencies),
+        **latency_percentiles(latencies),
         "throughput_rps": round(total / elapsed, 1),
         "response_bytes": sizes[0] if sizes else 0,
     }
@@ -221,7 +170,7 @@ async def run(count: int, total: int, workers_list: list[int]) -> dict[str, Any]
         config_id = await build_mesh(url, count)
         print(f"built {count}-node full mesh in {time.perf_counter() - started:.1f} s")
         for workers in workers_list:
-            proc, base = start_api(url, workers)
+            proc, base = start_api(url, "--workers", str(workers))
             try:
                 async with httpx.AsyncClient(base_url=base, timeout=30) as http:
                     response = await http.post("/api/v1/auth/setup", json={"password": "bench-pw"})

@@ -15,10 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
-import os
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,61 +28,17 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.e2e.sse_client
 
-from _common import drop_postgres_database, fresh_postgres_database, record
+from _common import (
+    drop_postgres_database,
+    fresh_postgres_database,
+    latency_percentiles,
+    record,
+    start_api,
+)
 
 from tests.e2e.sse_client import STREAM_PATH, SseFrame, parse_frames
 
 TARGET_P99_MS = 200.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_api(database: str, data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "WFM_DATABASE": database.replace("postgresql+asyncpg", "postgresql"),
-        "WFM_DATA_DIR": data_dir,
-        "WFM_REDIS_URL": os.environ.get("WFM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
-        "WFM_SECRET_KEY": os.environ.get("WFM_SECRET_KEY", "wfm-bench-secret-key"),
-        "WFM_DEBUG": "true",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wfm_api", "--port", str(port), "--log-level", "warning"], env=env
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/api/v1/system/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("api did not start")
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
-
-    return {
-        "p50_ms": round(pick(0.50), 2),
-        "p95_ms": round(pick(0.95), 2),
-        "p99_ms": round(pick(0.99), 2),
-        "max_ms": round(ordered[-1] * 1000, 2),
-        "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
-        "n": len(ordered),
-    }
 
 
 class Subscriber:
@@ -236,9 +189,9 @@ def measure(
         "writes": writes,
         "spacing_ms": round(spacing * 1000),
         "connect_all_s": round(connect_s, 2),
-        "commit_to_delivery": percentiles(from_response),
-        "request_to_delivery": percentiles(from_request),
-        "write_http": percentiles([c - s for s, c in zip(sent, committed, strict=True)]),
+        "commit_to_delivery": latency_percentiles(from_response),
+        "request_to_delivery": latency_percentiles(from_request),
+        "write_http": latency_percentiles([c - s for s, c in zip(sent, committed, strict=True)]),
         "delivered_before_response": early,
         "missing": missing,
         "dropped_subscribers": dropped,
@@ -254,7 +207,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             database = f"sqlite:///{data_dir}/wfm.db"
         try:
-            proc, base = start_api(database, data_dir)
+            proc, base = start_api(database, WFM_DATA_DIR=data_dir, WFM_DEBUG="true")
             try:
                 figures = await asyncio.to_thread(
                     measure, base, args.subscribers, args.writes, args.spacing, args.processes
