@@ -257,15 +257,43 @@ async def logout(*, claims: TokenClaims, redis: Redis | None) -> None:
         log.warning("logout: could not record revocation (%s)", exc)
 
 
+async def _issue_scoped(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    kind: str,
+    permission: str,
+    resource: dict[str, Any],
+) -> tuple[str, TokenClaims]:
+    """A short-lived token (WFM_AUTH_DOWNLOAD_TOKEN_EXPIRE_MINUTES) for one resource."""
+    return tokens.issue(
+        secret=await _require_secret(session),
+        kind=kind,
+        permissions=[permission],
+        lifetime=timedelta(minutes=settings.auth_download_token_expire_minutes),
+        resource=resource,
+    )
+
+
+async def _decode_scoped(session: AsyncSession, *, token: str, kind: str) -> TokenClaims:
+    """Signature, expiry and kind of a download or file token (INVALID_DOWNLOAD_TOKEN)."""
+    return tokens.decode(
+        secret=await _require_secret(session),
+        token=token,
+        kind=kind,
+        invalid_code="INVALID_DOWNLOAD_TOKEN",
+        expired_code="INVALID_DOWNLOAD_TOKEN",
+    )
+
+
 async def issue_download_token(
     session: AsyncSession, *, settings: Settings, config_id: str, node_id: str
 ) -> tuple[str, TokenClaims]:
-    secret = await _require_secret(session)
-    return tokens.issue(
-        secret=secret,
+    return await _issue_scoped(
+        session,
+        settings=settings,
         kind=tokens.KIND_DOWNLOAD,
-        permissions=[tokens.PERMISSION_NODE_DOWNLOAD],
-        lifetime=timedelta(minutes=settings.auth_download_token_expire_minutes),
+        permission=tokens.PERMISSION_NODE_DOWNLOAD,
         resource={"config_id": config_id, "node_id": node_id},
     )
 
@@ -276,14 +304,7 @@ async def verify_download_token(
     """The node config download token: scoped to exactly one (config, node)."""
     if not token:
         raise WfmError("DOWNLOAD_TOKEN_REQUIRED", "A download token is required")
-    secret = await _require_secret(session)
-    claims = tokens.decode(
-        secret=secret,
-        token=token,
-        kind=tokens.KIND_DOWNLOAD,
-        invalid_code="INVALID_DOWNLOAD_TOKEN",
-        expired_code="INVALID_DOWNLOAD_TOKEN",
-    )
+    claims = await _decode_scoped(session, token=token, kind=tokens.KIND_DOWNLOAD)
     if tokens.PERMISSION_NODE_DOWNLOAD not in claims.permissions:
         raise WfmError("INVALID_DOWNLOAD_TOKEN", "Token does not grant config downloads")
     if claims.resource != {"config_id": config_id, "node_id": node_id}:
@@ -298,12 +319,11 @@ async def issue_file_token(
 ) -> tuple[str, TokenClaims]:
     if file_kind not in tokens.FILE_KINDS:
         raise ValueError(f"unknown file kind {file_kind!r}")
-    secret = await _require_secret(session)
-    return tokens.issue(
-        secret=secret,
+    return await _issue_scoped(
+        session,
+        settings=settings,
         kind=tokens.KIND_FILE,
-        permissions=[tokens.PERMISSION_FILE_DOWNLOAD],
-        lifetime=timedelta(minutes=settings.auth_download_token_expire_minutes),
+        permission=tokens.PERMISSION_FILE_DOWNLOAD,
         resource={"kind": file_kind, "resource_id": resource_id},
     )
 
@@ -323,14 +343,7 @@ async def verify_file_access(
         return
     if not file_token:
         raise WfmError("AUTH_REQUIRED", "Authentication required")
-    secret = await _require_secret(session)
-    claims = tokens.decode(
-        secret=secret,
-        token=file_token,
-        kind=tokens.KIND_FILE,
-        invalid_code="INVALID_DOWNLOAD_TOKEN",
-        expired_code="INVALID_DOWNLOAD_TOKEN",
-    )
+    claims = await _decode_scoped(session, token=file_token, kind=tokens.KIND_FILE)
     wanted: dict[str, Any] = {"kind": file_kind, "resource_id": resource_id}
     if tokens.PERMISSION_FILE_DOWNLOAD not in claims.permissions or claims.resource != wanted:
         raise WfmError(
