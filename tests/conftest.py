@@ -47,9 +47,9 @@ def postgres_server_url() -> Iterator[str]:
     yield from _postgres_server_url()
 
 
-async def _create_pg_database(server_url: str) -> str:
+async def _server_sql(server_url: str, sql: str) -> None:
+    """Run one statement on the server's maintenance database (CREATE/DROP DATABASE)."""
     url = make_url(server_url)
-    name = f"wfm_test_{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(
         host=url.host,
         port=url.port or 5432,
@@ -58,27 +58,23 @@ async def _create_pg_database(server_url: str) -> str:
         database=url.database or "postgres",
     )
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(sql)
     finally:
         await conn.close()
-    return url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False
+
+
+async def _create_pg_database(server_url: str) -> str:
+    name = f"wfm_test_{uuid.uuid4().hex[:10]}"
+    await _server_sql(server_url, f'CREATE DATABASE "{name}"')
+    return (
+        make_url(server_url)
+        .set(drivername="postgresql+asyncpg", database=name)
+        .render_as_string(hide_password=False)
     )
 
 
 async def _drop_pg_database(server_url: str, database: str) -> None:
-    url = make_url(server_url)
-    conn = await asyncpg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        database=url.database or "postgres",
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await _server_sql(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
