@@ -87,23 +87,6 @@ class PeerNodeBrief(ResponseModel):
     enabled: bool
 
 
-class LinkDirectionRead(ResponseModel):
-    """`Dir` of a MeshConnection: one link row, rendered inside its local node."""
-
-    link_id: str
-    local_node_id: str
-    peer_node_id: str
-    allowed_ips: str
-    persistent_keepalive: int | None
-    endpoint_mode: str
-    endpoint_ref_family: str | None
-    endpoint_manual_host: str | None
-    endpoint_port_mode: str
-    endpoint_manual_port: int | None
-    endpoint_summary: str
-    keepalive_display: str
-
-
 class DraftDirectionRead(ResponseModel):
     """One pre-filled direction of a new Mesh pair (reference.md §4.2)."""
 
@@ -118,6 +101,12 @@ class DraftDirectionRead(ResponseModel):
     endpoint_manual_port: int | None
     endpoint_summary: str
     keepalive_display: str
+
+
+class LinkDirectionRead(DraftDirectionRead):
+    """`Dir` of a MeshConnection: one stored link row, rendered inside its local node."""
+
+    link_id: str
 
 
 class LinkDraftRead(ResponseModel):
