@@ -11,6 +11,9 @@ declare -A APT_PACKAGES=(
   [wg-quick]=wireguard-tools
   [iptables]=iptables
   [nft]=nftables
+  [mosquitto]=mosquitto
+  [mosquitto_ctrl]=mosquitto-clients
+  [mosquitto_sub]=mosquitto-clients
 )
 missing=()
 for bin in "${!APT_PACKAGES[@]}"; do

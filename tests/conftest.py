@@ -28,6 +28,9 @@ os.environ.setdefault("WFM_DEBUG", "true")
 
 BACKENDS = ("sqlite", "postgresql")
 
+# Shared fixtures of other test modules: `mosquitto_broker` / `broker` (our Mosquitto+dynsec).
+pytest_plugins = ["brokers"]
+
 
 def _postgres_server_url() -> Iterator[str]:
     url = os.environ.get("WFM_TEST_POSTGRES_URL")

@@ -54,6 +54,19 @@ class Settings(BaseSettings):
     emqx_node_cookie: str = "wfm-emqx-cookie"
     emqx_authz_shared_key: str = "wfm-internal-emqx-authz"
     emqx_authz_url: str = "http://emqx-sync:8002/api/internal/emqx/authz"
+    # The services' own MQTT account (mqtt-ingest). Unset: the EMQX superuser of §6.1.
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_share_group: str = Field(default="wfm-ingest", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Mosquitto dynamic security admin (`mosquitto_ctrl dynsec init`), used by emqx-sync only.
+    mosquitto_admin_username: str = "wfm-admin"
+    mosquitto_admin_password: str = ""
+    # Control channel timers (reference.md §6.6).
+    control_ack_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    detect_interval_seconds: float = Field(default=120.0, gt=0, le=86400)
+    detect_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    client_online_ttl_seconds: float = Field(default=5400.0, gt=0)
+    autopush_debounce_seconds: float = Field(default=0.3, ge=0, le=0.5)
 
     @field_validator("timezone")
     @classmethod
@@ -91,6 +104,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.async_database_url.startswith("sqlite")
+
+    @property
+    def backend_mqtt_username(self) -> str:
+        return self.mqtt_username or self.emqx_username
+
+    @property
+    def backend_mqtt_password(self) -> str:
+        return self.mqtt_password if self.mqtt_password is not None else self.emqx_password
 
     @property
     def public_host(self) -> str | None:
