@@ -73,16 +73,28 @@ class BrokerInstance:
         self._script("restart", *(["--reset"] if reset else []))
 
     def running(self) -> bool:
-        return subprocess.run(
-            [str(BROKER_SCRIPT), "status"], env={**os.environ, **self.env()}, check=False
-        ).returncode == 0
+        return (
+            subprocess.run(
+                [str(BROKER_SCRIPT), "status"], env={**os.environ, **self.env()}, check=False
+            ).returncode
+            == 0
+        )
 
     def ctrl(self, *args: str) -> str:
         """`mosquitto_ctrl dynsec <args>` as the admin; returns stdout, raises on failure."""
         result = subprocess.run(
             [
-                "mosquitto_ctrl", "-h", self.host, "-p", str(self.port),
-                "-u", self.admin_username, "-P", self.admin_password, "dynsec", *args,
+                "mosquitto_ctrl",
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-u",
+                self.admin_username,
+                "-P",
+                self.admin_password,
+                "dynsec",
+                *args,
             ],
             check=False,
             capture_output=True,
@@ -130,3 +142,43 @@ def broker(mosquitto_broker: BrokerInstance) -> BrokerInstance:
         except OSError:
             time.sleep(0.05)
     return mosquitto_broker
+
+
+def provision_services_account(broker: BrokerInstance, username: str, password: str) -> None:
+    """A services client (mqtt-ingest) with every `wfm/` topic, shared subscriptions included.
+
+    For tests of components other than emqx-sync; emqx-sync provisions the real role itself.
+    """
+    existing = broker.client_usernames()
+    if username not in existing:
+        broker.ctrl("createClient", username, "-p", password)
+        broker.ctrl("createRole", "wfm-test-services")
+        for acl in (
+            ("publishClientSend", "wfm/#"),
+            ("publishClientReceive", "wfm/#"),
+            ("subscribePattern", "wfm/#"),
+            ("subscribePattern", "$share/#"),
+            ("unsubscribePattern", "wfm/#"),
+            ("unsubscribePattern", "$share/#"),
+        ):
+            broker.ctrl("addRoleACL", "wfm-test-services", acl[0], acl[1], "allow")
+        broker.ctrl("addClientRole", username, "wfm-test-services")
+    else:
+        broker.ctrl("setClientPassword", username, password)
+
+
+def provision_node_account(
+    broker: BrokerInstance, *, config_id: str, node_id: str, password: str
+) -> None:
+    """A node client (`node_id`, client id `wfm-<node_id>`) with exactly its §6.8 topics."""
+    from wfm_core.protocol import node_publish_topics, node_subscribe_topics
+
+    role = f"wfm-test-node-{node_id}"
+    broker.ctrl("createClient", node_id, "-c", f"wfm-{node_id}", "-p", password)
+    broker.ctrl("createRole", role)
+    for topic in node_publish_topics(config_id, node_id):
+        broker.ctrl("addRoleACL", role, "publishClientSend", topic, "allow")
+    for topic in node_subscribe_topics(config_id, node_id):
+        broker.ctrl("addRoleACL", role, "subscribeLiteral", topic, "allow")
+        broker.ctrl("addRoleACL", role, "publishClientReceive", topic, "allow")
+    broker.ctrl("addClientRole", node_id, role)

@@ -107,3 +107,18 @@ async def bump_revisions(session: AsyncSession, *, config_ids: Iterable[str]) ->
     ids = list(config_ids)
     if ids:
         await session.run_sync(_bump, ids)
+
+
+def _record_endpoint_changes(session: Session, endpoint_scopes: dict[str, set[str]]) -> None:
+    _bump(session, endpoint_scopes)
+    changes.record_changes(session, scopes=endpoint_scopes, endpoint_scopes=endpoint_scopes)
+
+
+async def record_endpoint_changes(
+    session: AsyncSession, *, endpoint_scopes: dict[str, set[str]]
+) -> None:
+    """For bulk writes to runtime / client-state rows ({config_id: node ids}): what the flush
+    hook does for ORM writes — bump the configs' revisions and emit the §9 refresh hints
+    (`endpoint.status.updated` and the node/config hints) once per transaction."""
+    if endpoint_scopes:
+        await session.run_sync(_record_endpoint_changes, endpoint_scopes)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wfm_core.endpoints.models import EndpointRuntimeStatus, NodeClientState
+from wfm_core.endpoints.models import EndpointControlLog, EndpointRuntimeStatus, NodeClientState
 from wfm_core.nodes.models import Node
 from wfm_core.sync.models import NodeConfigState
 
@@ -59,3 +60,75 @@ async def runtime_rows(session: AsyncSession, *, config_id: str) -> Sequence[Row
         .order_by(Node.created_at, Node.id)
     )
     return (await session.execute(stmt)).all()
+
+
+# --- control logs -----------------------------------------------------------------------------
+
+CONTROL_LOG_RETENTION = 20  # newest rows kept per node (reference.md §1.9)
+
+
+async def insert_control_logs(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk insert of control log rows (one statement), then the per-node retention trim."""
+    if not rows:
+        return
+    await session.execute(insert(EndpointControlLog), list(rows))
+    await trim_control_logs(session, node_ids=sorted({row["node_id"] for row in rows}))
+
+
+async def trim_control_logs(session: AsyncSession, *, node_ids: Sequence[str]) -> None:
+    """Keep only the newest `CONTROL_LOG_RETENTION` logs of each node (one statement)."""
+    if not node_ids:
+        return
+    log = EndpointControlLog
+    ranked = (
+        select(
+            log.id,
+            func.row_number()
+            .over(partition_by=log.node_id, order_by=(log.requested_at.desc(), log.id.desc()))
+            .label("rank"),
+        )
+        .where(log.node_id.in_(node_ids))
+        .subquery()
+    )
+    stale = select(ranked.c.id).where(ranked.c.rank > CONTROL_LOG_RETENTION)
+    await session.execute(
+        delete(log).where(log.id.in_(stale)).execution_options(synchronize_session=False)
+    )
+
+
+async def list_control_logs(
+    session: AsyncSession, *, node_id: str, limit: int = 50
+) -> Sequence[EndpointControlLog]:
+    """A node's control logs, newest first."""
+    stmt = (
+        select(EndpointControlLog)
+        .where(EndpointControlLog.node_id == node_id)
+        .order_by(EndpointControlLog.requested_at.desc(), EndpointControlLog.id.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def last_control_log(session: AsyncSession, *, node_id: str) -> EndpointControlLog | None:
+    logs = await list_control_logs(session, node_id=node_id, limit=1)
+    return logs[0] if logs else None
+
+
+# --- runtime (bulk) ---------------------------------------------------------------------------
+
+
+async def mark_probing(session: AsyncSession, *, node_ids: Sequence[str], now: datetime) -> None:
+    """Detect sent (reference.md §6.7): connectivity `probing`, `last_probe_sent_at` = now."""
+    if not node_ids:
+        return
+    await session.execute(
+        update(EndpointRuntimeStatus)
+        .where(EndpointRuntimeStatus.node_id.in_(node_ids))
+        .values(
+            connectivity_state="probing",
+            last_probe_sent_at=now,
+            last_connectivity_reason="detect-sent",
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )

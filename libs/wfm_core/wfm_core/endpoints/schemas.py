@@ -30,3 +30,21 @@ class RuntimeSnapshotItem(ResponseModel):
     detect_wg_online: bool
     client_initialized: bool
     client_presence_state: str
+
+
+class ControlLogRead(ResponseModel):
+    """One endpoint control log row (reference.md §1.9)."""
+
+    id: str
+    request_id: str
+    config_id: str
+    node_id: str
+    action: str
+    status: str
+    requested_by: str
+    summary: str
+    detail: str
+    requested_at: datetime
+    ack_at: datetime | None
+    created_at: datetime
+    updated_at: datetime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import insert
@@ -24,5 +25,18 @@ async def emit_command(session: AsyncSession, *, type: str, payload: dict[str, A
     """A command for mqtt-ingest to deliver to a node."""
     await session.execute(
         insert(OutboxMessage).values(stream=COMMANDS_STREAM, type=type, payload=payload)
+    )
+    session.info[OUTBOX_WRITTEN] = True
+
+
+async def emit_many(
+    session: AsyncSession, *, stream: str, messages: Sequence[tuple[str, dict[str, Any]]]
+) -> None:
+    """Many `(type, payload)` messages for one stream in one statement (bulk command dispatch)."""
+    if not messages:
+        return
+    await session.execute(
+        insert(OutboxMessage),
+        [{"stream": stream, "type": type_, "payload": payload} for type_, payload in messages],
     )
     session.info[OUTBOX_WRITTEN] = True
