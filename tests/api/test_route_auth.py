@@ -21,6 +21,9 @@ PUBLIC = {
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
     ("GET", "/metrics"),  # scraped inside the deployment network; the gateway does not route it
+    # The client proves itself with its one-time bind token (tests/api/test_endpoints_api.py).
+    ("POST", "/api/client/bind"),
+    ("POST", "/api/client/v1/bind"),
 }
 # Token-checked downloads: public to the session guard, but they demand their own token.
 TOKEN_CODES = {"AUTH_REQUIRED", "DOWNLOAD_TOKEN_REQUIRED"}

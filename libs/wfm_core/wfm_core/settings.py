@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     mqtt_public_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_public_tls_port: int = Field(default=8883, ge=1, le=65535)
     mqtt_tls_enabled: bool = False
+    # CA certificate given to clients at bind when client TLS is on (<data_dir>/certs/ca.crt).
+    mqtt_ca_file: Path | None = None
     emqx_api_base_url: str = "http://emqx:18083"
     emqx_username: str = "admin"
     emqx_password: str = "public"
@@ -61,6 +63,9 @@ class Settings(BaseSettings):
     # Mosquitto dynamic security admin (`mosquitto_ctrl dynsec init`), used by emqx-sync only.
     mosquitto_admin_username: str = "wfm-admin"
     mosquitto_admin_password: str = ""
+    # emqx-sync: full reconcile period, and how long an authz answer's node lookup is reused.
+    broker_sync_interval_seconds: float = Field(default=60.0, gt=0, le=86400)
+    emqx_authz_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     # Control channel timers (reference.md §6.6).
     control_ack_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     detect_interval_seconds: float = Field(default=120.0, gt=0, le=86400)
@@ -104,6 +109,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.async_database_url.startswith("sqlite")
+
+    @property
+    def mqtt_ca_path(self) -> Path:
+        return self.mqtt_ca_file or self.data_dir / "certs" / "ca.crt"
 
     @property
     def backend_mqtt_username(self) -> str:

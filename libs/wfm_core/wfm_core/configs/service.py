@@ -17,6 +17,7 @@ from wfm_core.mesh import repository as mesh_repo
 from wfm_core.nodes import repository as nodes_repo
 from wfm_core.nodes.models import Node
 from wfm_core.nodes.rules import normalize_dns
+from wfm_core.outbox.writer import emit_event
 from wfm_core.render import awg, awg_random
 from wfm_core.render.naming import validate_config_name
 from wfm_core.schemas import ChangeHint
@@ -256,6 +257,13 @@ async def update_config(
         name = validate_config_name(data.name)
         await _check_name_free(session, name=name, config_id=config.id)
         config.name = name
+    if "enabled" in sent and data.enabled != config.enabled:
+        # Node credentials live or die with their config: emqx-sync reconciles the broker.
+        await emit_event(
+            session,
+            type="config.credentials.changed",
+            payload={"config_id": config.id, "enabled": bool(data.enabled)},
+        )
     for field in ("description", "enabled", "auto_sync", "default_mtu"):
         if field in sent:
             setattr(config, field, getattr(data, field))
@@ -312,5 +320,10 @@ async def update_config(
 
 async def delete_config(session: AsyncSession, *, config_id: str) -> None:
     config = await require_config(session, config_id=config_id)
+    await emit_event(
+        session,
+        type="config.credentials.changed",
+        payload={"config_id": config.id, "enabled": False},
+    )
     await configs_repo.delete_config(session, config=config)
     await session.flush()

@@ -132,3 +132,32 @@ async def mark_probing(session: AsyncSession, *, node_ids: Sequence[str], now: d
         )
         .execution_options(synchronize_session=False)
     )
+
+
+# --- client state -----------------------------------------------------------------------------
+
+
+async def get_client_state(session: AsyncSession, *, node_id: str) -> NodeClientState | None:
+    return await session.get(NodeClientState, node_id)
+
+
+async def client_state_by_token_hash(
+    session: AsyncSession, *, token_hash: str
+) -> NodeClientState | None:
+    stmt = select(NodeClientState).where(NodeClientState.bind_token_hash == token_hash)
+    return (await session.scalars(stmt)).first()
+
+
+async def get_runtime(session: AsyncSession, *, node_id: str) -> EndpointRuntimeStatus | None:
+    stmt = select(EndpointRuntimeStatus).where(EndpointRuntimeStatus.node_id == node_id)
+    return (await session.scalars(stmt)).first()
+
+
+async def initialized_node_ids(session: AsyncSession, *, node_ids: Sequence[str]) -> set[str]:
+    """The nodes among `node_ids` with a bound client."""
+    if not node_ids:
+        return set()
+    stmt = select(NodeClientState.node_id).where(
+        NodeClientState.node_id.in_(node_ids), NodeClientState.client_initialized.is_(True)
+    )
+    return set((await session.scalars(stmt)).all())

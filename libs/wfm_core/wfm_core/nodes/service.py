@@ -237,25 +237,34 @@ async def create_node(session: AsyncSession, *, config_id: str, data: NodeReques
     return node_read(node)
 
 
-def _reset_client(client: NodeClientState, *, keep_identity: bool) -> None:
+def reset_client_state(client: NodeClientState, *, keep_identity: bool = False) -> None:
+    """Forget a node's client (reference.md "Reset Client"): bind token and presence always;
+    with `keep_identity=False` also the binding, credentials and every signal timestamp."""
     client.bind_token_hash = None
     client.bind_token_expires_at = None
     client.client_presence_state = "offline"
     if keep_identity:
         return
     client.client_initialized = False
-    client.client_platform = None
-    client.client_version = None
-    client.client_hostname = None
-    client.mqtt_username = None
-    client.mqtt_client_id = None
-    client.mqtt_password = None
-    client.bind_token_used_at = None
-    client.boot_id = None
-    client.session_id = None
-    client.last_heartbeat_at = None
-    client.last_detect_ack_at = None
-    client.last_reachable_at = None
+    for column in (
+        "client_platform",
+        "client_version",
+        "client_hostname",
+        "mqtt_username",
+        "mqtt_client_id",
+        "mqtt_password",
+        "bind_token_used_at",
+        "boot_id",
+        "session_id",
+        "last_heartbeat_at",
+        "last_detect_ack_at",
+        "last_reachable_at",
+        "last_offline_at",
+        "last_will_at",
+        "last_event",
+        "last_event_at",
+    ):
+        setattr(client, column, None)
 
 
 async def _recalculate_peer_keepalive(
@@ -345,7 +354,7 @@ async def update_node(
     if "node_type" in sent and data.node_type != node.node_type:
         node.node_type = _node_type(data.node_type)
         if client is not None:
-            _reset_client(client, keep_identity=False)
+            reset_client_state(client, keep_identity=False)
         await emit_event(
             session,
             type="node.credentials.revoked",
@@ -358,7 +367,7 @@ async def update_node(
                 affected.update((link.local_node_id, link.peer_node_id))
             await mesh_repo.disable_node_links(session, node_id=node.id)
             if client is not None:
-                _reset_client(client, keep_identity=True)
+                reset_client_state(client, keep_identity=True)
             await emit_event(
                 session,
                 type="node.credentials.revoked",

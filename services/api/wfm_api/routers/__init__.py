@@ -10,6 +10,7 @@ from wfm_api.routers import (
     auth,
     configs,
     downloads,
+    endpoints,
     events,
     mesh,
     nodes,
@@ -40,7 +41,10 @@ PROTECTED: list[APIRouter] = [
     portforward.router,
     downloads.router,
     events.router,
+    endpoints.router,
 ]
+# Outside /api/v1: the client bind API (reference.md §2.3) answers at /api/client/….
+CLIENT: list[APIRouter] = [endpoints.client]
 
 
 def include_routers(app: FastAPI, *, prefix: str) -> None:
@@ -54,3 +58,5 @@ def include_routers(app: FastAPI, *, prefix: str) -> None:
         app.include_router(router, prefix=prefix, dependencies=[Depends(require_admin)])
     for router in PUBLIC:
         app.include_router(router, prefix=prefix)
+    for router in CLIENT:
+        app.include_router(router, prefix="/api")
