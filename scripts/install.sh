@@ -9,6 +9,7 @@ log() { printf '\033[1;34m[install]\033[0m %s\n' "$*"; }
 declare -A APT_PACKAGES=(
   [wg]=wireguard-tools
   [wg-quick]=wireguard-tools
+  [wireguard-go]=wireguard-go
   [iptables]=iptables
   [nft]=nftables
   [mosquitto]=mosquitto
