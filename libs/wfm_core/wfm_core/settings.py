@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     mqtt_public_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_public_tls_port: int = Field(default=8883, ge=1, le=65535)
     mqtt_tls_enabled: bool = False
+    # The node agent zipapp the API serves (default <data_dir>/artifacts/wfm-agent.pyz).
+    agent_artifact: Path | None = None
     # CA certificate given to clients at bind when client TLS is on (<data_dir>/certs/ca.crt).
     mqtt_ca_file: Path | None = None
     emqx_api_base_url: str = "http://emqx:18083"
@@ -109,6 +111,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.async_database_url.startswith("sqlite")
+
+    @property
+    def agent_artifact_path(self) -> Path:
+        return self.agent_artifact or self.data_dir / "artifacts" / "wfm-agent.pyz"
 
     @property
     def mqtt_ca_path(self) -> Path:

@@ -82,3 +82,48 @@ class BulkManifest(ResponseModel):
     config_name: str
     generated_at: datetime
     nodes: list[BulkManifestNode]
+
+
+# --- client artifacts (reference.md §2.3 "Tools — downloads", design.md §4) ---------------------
+
+
+class ClientOption(ResponseModel):
+    value: str
+    label: str
+    available: bool = True
+    description: str = ""
+
+
+class ClientOptions(ResponseModel):
+    sources: list[ClientOption]
+    systems: list[ClientOption]
+    architectures: dict[str, list[ClientOption]]
+    defaults: dict[str, str]
+    version: str
+
+
+class ClientArtifactRequest(RequestModel):
+    source: str = Field(default="bundled", max_length=32)
+    goos: str = Field(default="linux", max_length=32)
+    goarch: str = Field(default="amd64", max_length=32)
+
+
+class ClientArtifactRead(ResponseModel):
+    artifact_id: str
+    filename: str
+    download_path: str
+    source: str
+    goos: str
+    goarch: str
+    version: str
+    cached: bool
+    source_hash: str | None = None
+    download_url: str | None = None
+    size: int | None = None
+
+
+class ClientArtifactGrant(ClientArtifactRead):
+    download_token: str
+    download_token_expires_at: datetime
+    # The one-line install for Linux/macOS (design.md §4), with the grant URL filled in.
+    install_command: str
