@@ -15,8 +15,8 @@ from types import TracebackType
 from typing import Any
 
 import aiomqtt
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from wfm_core.protocol import (
     ACK_KINDS,
@@ -160,8 +160,9 @@ class ScriptedNode:
             payload["action"] = envelope["payload"]["action"]
         await self.publish(ACK_KINDS[kind], payload, request_id=envelope["request_id"])
 
-    async def next_command(self, timeout: float = 10) -> Received:
-        return await asyncio.wait_for(self.received.get(), timeout)
+    async def next_command(self, within: float = 10) -> Received:
+        async with asyncio.timeout(within):
+            return await self.received.get()
 
     async def disconnect(self) -> None:
         """A clean DISCONNECT: the broker does not publish the will."""
