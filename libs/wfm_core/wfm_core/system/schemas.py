@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from wfm_core.broker.schemas import BrokerSyncStatus
 from wfm_core.schemas import RequestModel, ResponseModel
 
 
@@ -75,6 +76,9 @@ class ServicesStatus(ResponseModel):
     database: str = "ok"
     mqtt: str
     wireguard: str = "deferred"
+    # emqx-sync's report; left out of the response while none is known (no emqx-sync reported
+    # within its TTL, or the caller did not read it), so the older shape stays as it was.
+    broker_sync: BrokerSyncStatus | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class UpdateInfo(ResponseModel):

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wfm_core import __version__
+from wfm_core.broker.schemas import BrokerSyncStatus
 from wfm_core.errors import WfmError
 from wfm_core.mesh.validation import MeshValidation, validate_mesh
 from wfm_core.outbox.writer import emit_event
@@ -117,7 +118,11 @@ def _update_info() -> UpdateInfo:
 
 
 async def system_status(
-    session: AsyncSession, *, settings: Settings, mqtt_status: str
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    mqtt_status: str,
+    broker_sync: BrokerSyncStatus | None = None,
 ) -> SystemStatus:
     """GET /system/status. Bounded queries: configs, a node aggregate, sync issues, plus a full
     validation only for enabled configs whose stored topology_error_count is non-zero (every
@@ -181,7 +186,9 @@ async def system_status(
             invalid_node_count=len(invalid_node_ids),
             invalid_configs=invalid_configs,
         ),
-        services=ServicesStatus(database="ok", mqtt=mqtt_status, wireguard="deferred"),
+        services=ServicesStatus(
+            database="ok", mqtt=mqtt_status, wireguard="deferred", broker_sync=broker_sync
+        ),
         timestamp=datetime.now(UTC),
         update=_update_info(),
     )

@@ -19,7 +19,7 @@ from wfm_core.auth import service as auth_service
 from wfm_core.auth.schemas import StreamTicketRead
 from wfm_core.errors import WfmError
 from wfm_core.system import service as system_service
-from wfm_core.system.runtime import mqtt_service_status
+from wfm_core.system.runtime import broker_sync_status, mqtt_service_status
 
 public = APIRouter(prefix="/events", tags=["events"])
 router = APIRouter(prefix="/events", tags=["events"])
@@ -77,9 +77,10 @@ async def event_stream(
     last_id = request.headers.get("last-event-id", "").strip()
     try:
         mqtt = await mqtt_service_status(redis=state.redis, settings=state.settings)
+        broker = await broker_sync_status(redis=state.redis)
         async with state.sessions() as session:
             status = await system_service.system_status(
-                session, settings=state.settings, mqtt_status=mqtt
+                session, settings=state.settings, mqtt_status=mqtt, broker_sync=broker
             )
         replay = await hub.replay(last_id) if last_id else []
     except BaseException:
