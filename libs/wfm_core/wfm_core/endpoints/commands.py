@@ -189,6 +189,9 @@ def _log_row(command: Command, *, request_id: str, now: datetime) -> dict[str, A
         "requested_by": command.requested_by,
         "summary": command.summary,
         "detail": "",
+        "config_sha256": command.payload.get("config_sha256")
+        if command.kind == KIND_CONFIG_PUSH
+        else None,
         "requested_at": now,
         "ack_at": None,
         "created_at": now,

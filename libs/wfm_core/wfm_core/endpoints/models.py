@@ -74,7 +74,10 @@ class NodeClientState(Base):
 
 class EndpointControlLog(Base):
     __tablename__ = "endpoint_control_logs"
-    __table_args__ = (Index("ix_endpoint_control_logs_node_requested", "node_id", "requested_at"),)
+    __table_args__ = (
+        Index("ix_endpoint_control_logs_node_requested", "node_id", "requested_at"),
+        Index("ix_endpoint_control_logs_status_requested", "status", "requested_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     request_id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -85,6 +88,8 @@ class EndpointControlLog(Base):
     requested_by: Mapped[str] = mapped_column(String(32), default="admin")
     summary: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+    # push_config only: the sha256 of the config text the push carried (its ACK confirms that).
+    config_sha256: Mapped[str | None] = mapped_column(String(64))
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     ack_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)

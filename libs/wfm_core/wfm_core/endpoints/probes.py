@@ -29,6 +29,7 @@ async def send_probes(
         commands=[detect_command(config, node, requested_by=requested_by) for node in nodes],
     )
     node_ids = [node.id for node in nodes]
-    await endpoints_repo.mark_probing(session, node_ids=node_ids, now=utc_now())
+    # Config row first, then node rows: the lock order of every other writer (ingest batches).
     await record_endpoint_changes(session, endpoint_scopes={config.id: set(node_ids)})
+    await endpoints_repo.mark_probing(session, node_ids=node_ids, now=utc_now())
     return issued

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wfm_core.db.types import utc_now
 from wfm_core.endpoints import repository as endpoints_repo
 from wfm_core.endpoints.schemas import RuntimeSnapshotItem
+from wfm_core.endpoints.signals_service import expire_presence
 from wfm_core.lookups import require_config
 from wfm_core.sync.status import apply_status
 
@@ -47,12 +50,19 @@ def snapshot_item(values: Mapping[Any, Any], *, mqtt_enabled: bool = True) -> Ru
 
 
 async def runtime_snapshot(
-    session: AsyncSession, *, config_id: str, mqtt_enabled: bool = True
+    session: AsyncSession,
+    *,
+    config_id: str,
+    mqtt_enabled: bool = True,
+    presence_ttl: timedelta | None = None,
 ) -> list[RuntimeSnapshotItem]:
     """Runtime rows of every enabled node of a config, in node order.
 
-    Read-only: the TTL reconciliation the reference runs first is the caller's job.
+    With `presence_ttl`, the reachable-TTL reconciliation runs first (reference.md §2.3), so a
+    client silent past the TTL reads `dropped` even between two ingest sweeps.
     """
     await require_config(session, config_id=config_id)
+    if presence_ttl is not None and mqtt_enabled:
+        await expire_presence(session, now=utc_now(), ttl=presence_ttl)
     rows = await endpoints_repo.runtime_rows(session, config_id=config_id)
     return [snapshot_item(row._mapping, mqtt_enabled=mqtt_enabled) for row in rows]

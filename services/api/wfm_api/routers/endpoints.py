@@ -4,6 +4,8 @@ under `/api/client` (and the older `/api/client/v1`), not `/api/v1`."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Request, Response
 
 from wfm_api.deps import RedisDep, SessionDep, SettingsDep
@@ -44,7 +46,10 @@ def _base_url(request: Request, settings: Settings) -> str:
 async def runtime_snapshot(config_id: str, session: SessionDep, settings: SettingsDep) -> Response:
     return ok(
         await endpoints_service.runtime_snapshot(
-            session, config_id=config_id, mqtt_enabled=settings.enable_mqtt_services
+            session,
+            config_id=config_id,
+            mqtt_enabled=settings.enable_mqtt_services,
+            presence_ttl=timedelta(seconds=settings.client_online_ttl_seconds),
         )
     )
 
