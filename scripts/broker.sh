@@ -57,6 +57,9 @@ allow_anonymous false
 listener $PORT $BIND
 set_tcp_nodelay true
 max_keepalive 300
+# Per-client queue of QoS 1 messages in flight to a slow consumer: the default (1,000) drops a
+# burst of node messages before mqtt-ingest (one services client) can take it.
+max_queued_messages 20000
 persistence false
 plugin $plugin
 plugin_opt_config_file $DIR/dynamic-security.json

@@ -150,9 +150,10 @@ def provision_services_account(broker: BrokerInstance, username: str, password: 
     For tests of components other than emqx-sync; emqx-sync provisions the real role itself.
     """
     existing = broker.client_usernames()
+    role = f"wfm-test-services-{username}"
     if username not in existing:
         broker.ctrl("createClient", username, "-p", password)
-        broker.ctrl("createRole", "wfm-test-services")
+        broker.ctrl("createRole", role)
         for acl in (
             ("publishClientSend", "wfm/#"),
             ("publishClientReceive", "wfm/#"),
@@ -161,8 +162,8 @@ def provision_services_account(broker: BrokerInstance, username: str, password: 
             ("unsubscribePattern", "wfm/#"),
             ("unsubscribePattern", "$share/#"),
         ):
-            broker.ctrl("addRoleACL", "wfm-test-services", acl[0], acl[1], "allow")
-        broker.ctrl("addClientRole", username, "wfm-test-services")
+            broker.ctrl("addRoleACL", role, acl[0], acl[1], "allow")
+        broker.ctrl("addClientRole", username, role)
     else:
         broker.ctrl("setClientPassword", username, password)
 

@@ -62,12 +62,14 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     mqtt_share_group: str = Field(default="wfm-ingest", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # mqtt-ingest's own HTTP port (/healthz, /metrics).
+    ingest_port: int = Field(default=8003, ge=1, le=65535)
     # Mosquitto dynamic security admin (`mosquitto_ctrl dynsec init`), used by emqx-sync only.
     mosquitto_admin_username: str = "wfm-admin"
     mosquitto_admin_password: str = ""
     # emqx-sync: full reconcile period, and how long an authz answer's node lookup is reused.
     broker_sync_interval_seconds: float = Field(default=60.0, gt=0, le=86400)
-    emqx_authz_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    emqx_authz_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # Control channel timers (reference.md §6.6).
     control_ack_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     detect_interval_seconds: float = Field(default=120.0, gt=0, le=86400)
