@@ -12,7 +12,7 @@ help: ## list the targets
 install: ## install system packages and the Python workspace (idempotent)
 	@scripts/install.sh
 
-up: install ## migrate the embedded database and start what exists so far
+up: install ## start WFM locally: broker, API, emqx-sync, mqtt-ingest on SQLite
 	@scripts/up.sh
 
 migrate: install ## apply database migrations to WFM_DATABASE
@@ -44,3 +44,5 @@ bench: install ## run the benchmarks (not part of `make test`)
 	@$(UV) run --frozen python bench/core.py
 	@$(UV) run --frozen python bench/api.py
 	@$(UV) run --frozen python bench/sse.py
+	@$(UV) run --frozen python bench/authz.py
+	@$(UV) run --frozen python bench/ingest.py --push

@@ -54,12 +54,19 @@ if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
     --dir "$WFM_DATA_DIR/redis" --logfile "$WFM_DATA_DIR/redis/redis.log"
 fi
 
+# The node agent the API serves for download (one zipapp for every system; reproducible build).
+export WFM_AGENT_ARTIFACT="${WFM_AGENT_ARTIFACT:-$WFM_DATA_DIR/artifacts/wfm-agent.pyz}"
+log "building the node agent: ${WFM_AGENT_ARTIFACT}"
+uv run --frozen python -m wfm_agent.build --output "$WFM_AGENT_ARTIFACT" >/dev/null
+
 log "migrating ${WFM_DATABASE}"
 uv run --frozen python -m wfm_core.db upgrade
 
 pids=()
+stopping=0
 stop_all() {
   trap - INT TERM EXIT
+  stopping=1
   log "stopping"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -86,9 +93,10 @@ cat <<MSG
 [up] API:      http://127.0.0.1:${PORT}/api/v1   (OpenAPI docs: http://127.0.0.1:${PORT}/api/docs)
 [up] MQTT:     mqtt://127.0.0.1:${WFM_BROKER_PORT} (Mosquitto + dynamic security, data in ${WFM_BROKER_DIR})
 [up] first run: POST /api/v1/auth/setup {"password": "..."} sets the admin password.
+[up] nodes:    bind-command API → \`wfmctl bind\` on the node (README "Connecting nodes").
 [up] The web console, MCP and the nginx gateway come with their issues (README "Status").
 [up] Ctrl-C stops everything.
 MSG
 # Any child exiting ends the session (the trap stops the rest).
 wait -n "${pids[@]:1}" || true
-log "a service exited; stopping the others"
+[ "$stopping" = 1 ] || log "a service exited; stopping the others"

@@ -158,6 +158,16 @@ async def test_control_channel(stack: Stack, broker: BrokerInstance) -> None:
         assert state["confirmed_sha256"] == state["staged_sha256"]
         assert state["wg_config_version_state"] == "latest"
 
+        # --- drift: the node reports the sha256 of the file on its disk ---------------------
+        await peer.heartbeat(config_sha256=state["confirmed_sha256"])
+        await _eventually(
+            lambda: _status_when(status, lambda s: s["config_state"]["drift_state"] == "in_sync")
+        )
+        await peer.heartbeat(config_sha256="0" * 64)
+        await _eventually(
+            lambda: _status_when(status, lambda s: s["config_state"]["drift_state"] == "drifted")
+        )
+
         # --- edits that change this node's config are pushed automatically (auto-sync) -------
         # (Exact coalescing of a burst into one push: tests/integration/test_dispatch_autopush.py.)
         for port in (51900, 51901, 51902):
