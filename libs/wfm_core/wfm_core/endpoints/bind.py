@@ -30,6 +30,7 @@ from wfm_core.endpoints.schemas import (
 from wfm_core.errors import WfmError
 from wfm_core.lookups import require_config, require_config_node, require_enabled
 from wfm_core.nodes.models import Node
+from wfm_core.nodes.service import clear_client_signals
 from wfm_core.outbox.writer import emit_event
 from wfm_core.protocol import node_publish_topics, node_subscribe_topics
 from wfm_core.render.naming import interface_name
@@ -169,18 +170,7 @@ async def bind_client(
     client.mqtt_password = password
     client.bind_token_used_at = now
     client.client_presence_state = "offline"
-    for column in (
-        "boot_id",
-        "session_id",
-        "last_heartbeat_at",
-        "last_detect_ack_at",
-        "last_reachable_at",
-        "last_offline_at",
-        "last_will_at",
-        "last_event",
-        "last_event_at",
-    ):
-        setattr(client, column, None)
+    clear_client_signals(client)
     runtime = await endpoints_repo.get_runtime(session, node_id=node.id)
     if runtime is not None:
         mark_offline(runtime, reason="client-bound")

@@ -237,6 +237,36 @@ async def create_node(session: AsyncSession, *, config_id: str, data: NodeReques
     return node_read(node)
 
 
+# What a client reported about itself and its sessions (cleared by bind, reset and type change).
+_CLIENT_SIGNAL_COLUMNS = (
+    "boot_id",
+    "session_id",
+    "last_heartbeat_at",
+    "last_detect_ack_at",
+    "last_reachable_at",
+    "last_offline_at",
+    "last_will_at",
+    "last_event",
+    "last_event_at",
+)
+# The binding itself: who the client is and its broker credentials.
+_CLIENT_IDENTITY_COLUMNS = (
+    "client_platform",
+    "client_version",
+    "client_hostname",
+    "mqtt_username",
+    "mqtt_client_id",
+    "mqtt_password",
+    "bind_token_used_at",
+)
+
+
+def clear_client_signals(client: NodeClientState) -> None:
+    """Forget every signal of earlier sessions (a fresh bind starts from nothing)."""
+    for column in _CLIENT_SIGNAL_COLUMNS:
+        setattr(client, column, None)
+
+
 def reset_client_state(client: NodeClientState, *, keep_identity: bool = False) -> None:
     """Forget a node's client (reference.md "Reset Client"): bind token and presence always;
     with `keep_identity=False` also the binding, credentials and every signal timestamp."""
@@ -246,25 +276,9 @@ def reset_client_state(client: NodeClientState, *, keep_identity: bool = False) 
     if keep_identity:
         return
     client.client_initialized = False
-    for column in (
-        "client_platform",
-        "client_version",
-        "client_hostname",
-        "mqtt_username",
-        "mqtt_client_id",
-        "mqtt_password",
-        "bind_token_used_at",
-        "boot_id",
-        "session_id",
-        "last_heartbeat_at",
-        "last_detect_ack_at",
-        "last_reachable_at",
-        "last_offline_at",
-        "last_will_at",
-        "last_event",
-        "last_event_at",
-    ):
+    for column in _CLIENT_IDENTITY_COLUMNS:
         setattr(client, column, None)
+    clear_client_signals(client)
 
 
 async def _recalculate_peer_keepalive(

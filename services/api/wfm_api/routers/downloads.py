@@ -3,6 +3,7 @@ node agent (one zipapp for every system, design.md §4)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -54,28 +55,29 @@ async def build_config_bulk_package(
     )
 
 
-async def require_bulk_package_access(
-    package_id: str,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    download_token: str | None = None,
-) -> None:
-    """A session Bearer, or a file token of kind `config_bulk_package` for this package."""
-    await auth_service.verify_file_access(
-        session,
-        bearer=bearer_token(request),
-        file_token=download_token,
-        file_kind=BULK_FILE_KIND,
-        resource_id=package_id,
-        redis=state.redis,
-    )
+def file_access(file_kind: str, param: str) -> Callable[..., Awaitable[None]]:
+    """A dependency for a token-checked file route: a session Bearer, or a file token of
+    `file_kind` issued for the resource named by the path parameter `param`."""
+
+    async def check(
+        request: Request, session: SessionDep, state: StateDep, download_token: str | None = None
+    ) -> None:
+        await auth_service.verify_file_access(
+            session,
+            bearer=bearer_token(request),
+            file_token=download_token,
+            file_kind=file_kind,
+            resource_id=str(request.path_params[param]),
+            redis=state.redis,
+        )
+
+    return check
 
 
 @public.get(
     "/config-bulk/{package_id}",
     response_class=Response,
-    dependencies=[Depends(require_bulk_package_access)],
+    dependencies=[Depends(file_access(BULK_FILE_KIND, "package_id"))],
     responses={
         200: {
             "description": "The bulk zip: one `<stem>.conf` per node plus manifest.json",
@@ -130,28 +132,10 @@ async def grant_client_artifact(
     )
 
 
-async def require_artifact_access(
-    artifact_id: str,
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    download_token: str | None = None,
-) -> None:
-    """A session Bearer, or a file token of kind `client_artifact` for this build."""
-    await auth_service.verify_file_access(
-        session,
-        bearer=bearer_token(request),
-        file_token=download_token,
-        file_kind=ARTIFACT_FILE_KIND,
-        resource_id=artifact_id,
-        redis=state.redis,
-    )
-
-
 @public.get(
     "/client-artifacts/{artifact_id}",
     response_class=FileResponse,
-    dependencies=[Depends(require_artifact_access)],
+    dependencies=[Depends(file_access(ARTIFACT_FILE_KIND, "artifact_id"))],
     responses={
         200: {
             "description": "The agent zipapp: `python3 wfm.pyz --help`",
