@@ -7,6 +7,7 @@ file that a failing start prints.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -21,12 +23,28 @@ from typing import IO
 import httpx
 import pytest
 from brokers import BrokerInstance
+from sqlalchemy.engine import make_url
 
 from .server import free_port
+from .test_events import _pg_admin
 
 SERVICES_USERNAME = "wfm-services"
 SERVICES_PASSWORD = "wfm-e2e-services-password"
 AUTHZ_KEY = "wfm-e2e-authz-key"
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on the test server for one module, dropped afterwards."""
+    server = os.environ.get("WFM_TEST_POSTGRES_URL")
+    if not server:
+        pytest.skip("this end-to-end test needs WFM_TEST_POSTGRES_URL")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @dataclass

@@ -15,7 +15,6 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -23,12 +22,10 @@ import aiomqtt
 import httpx
 import pytest
 from brokers import BrokerInstance
-from sqlalchemy.engine import make_url
 
 from .peer import Credentials, ScriptedNode, connect_with_retry
 from .sse_client import SseClient
-from .stack import Stack, running_stack, stack_env
-from .test_events import _pg_admin
+from .stack import Stack, postgres_database, running_stack, stack_env
 
 V1 = "/api/v1"
 PASSWORD = "control-e2e-pass"
@@ -37,15 +34,8 @@ REDIS_URL = os.environ.get("WFM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rs
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    server = os.environ.get("WFM_TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("the control channel end-to-end test needs WFM_TEST_POSTGRES_URL")
-    name = f"wfm_control_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database("wfm_control") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

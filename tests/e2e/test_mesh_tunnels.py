@@ -9,7 +9,6 @@ wg-quick; every reachability check is a real TCP connection between namespaces.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -17,7 +16,6 @@ import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +24,9 @@ from typing import Any
 import httpx
 import pytest
 from brokers import BrokerInstance
-from sqlalchemy.engine import make_url
 
 from .netns import Host, Lab, require_netns
-from .stack import Stack, running_stack, stack_env
-from .test_events import _pg_admin
+from .stack import Stack, postgres_database, running_stack, stack_env
 
 V1 = "/api/v1"
 PASSWORD = "tunnels-e2e-pass"
@@ -112,15 +108,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    server = os.environ.get("WFM_TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("the tunnel end-to-end test needs WFM_TEST_POSTGRES_URL")
-    name = f"wfm_tunnels_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database("wfm_tunnels") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
