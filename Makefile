@@ -30,6 +30,7 @@ format: install ## apply ruff fixes and formatting
 test: install ## lint, then unit and integration tests on SQLite and PostgreSQL
 	@scripts/services.sh
 	@$(MAKE) --no-print-directory lint
+	@scripts/console.sh test
 	@$(UV) run --frozen pytest
 
 unit: install ## unit tests only

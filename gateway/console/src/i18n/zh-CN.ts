@@ -1,0 +1,101 @@
+import type en from './en-US'
+
+const zh: typeof en = {
+  app: { title: 'WFM 控制台', brand: 'WG Free Mesh' },
+  common: {
+    save: '保存', cancel: '取消', create: '创建', delete: '删除', confirm: '确认',
+    refresh: '刷新', copy: '复制', copied: '已复制', close: '关闭', yes: '是', no: '否',
+    enabled: '已启用', disabled: '已禁用', online: '在线', offline: '离线', empty: '暂无内容',
+    name: '名称', actions: '操作', status: '状态', loading: '加载中…', done: '完成',
+    never: '从未', optional: '可选', back: '返回', apply: '应用', run: '执行',
+    unavailable: '此服务器尚未提供这部分 API。',
+  },
+  nav: {
+    home: '首页', quickMesh: '快速组网', portForward: '端口转发', mcp: 'MCP 访问',
+    settings: '设置', system: '系统状态', logout: '退出登录', configs: '配置', menu: '菜单',
+  },
+  realtime: {
+    idle: '实时更新已关闭', connecting: '连接中…', open: '实时', reconnecting: '重新连接中…',
+    closed: '已断开',
+  },
+  setup: {
+    title: '欢迎使用 WFM', intro: '设置管理员密码以完成首次运行。',
+    password: '管理员密码', confirm: '再次输入密码', mismatch: '两次输入的密码不一致',
+    locale: '语言', submit: '完成设置',
+  },
+  login: { title: '登录', password: '密码', submit: '登录', user: '用户：admin' },
+  home: {
+    overview: '系统概览', configs: '配置', nodes: '节点', dynamicNodes: '动态节点',
+    onlineNodes: '在线节点', newConfig: '新建配置', noConfigs: '还没有配置：创建第一个网络。',
+    nodesCount: '{n} 个节点', onlineCount: '{n} 个在线', topologyInvalid: '拓扑有 {n} 个错误',
+  },
+  config: {
+    name: '名称', description: '描述', subnet: '虚拟子网', protocol: '隧道协议',
+    awgVersion: 'AmneziaWG 版本', listenPort: '默认监听端口', autoSync: '自动同步',
+    create: '创建配置', deleteConfirm: '删除配置“{name}”及其全部节点、链路和规则？',
+    deleted: '配置已删除', created: '配置已创建', stats: {
+      total: '节点', dynamic: '动态', static: '静态', disabled: '已禁用', online: '在线', links: 'Mesh 连接对',
+    },
+    addNode: '添加节点', syncAll: '全部同步', synced: '已暂存 {n} 个节点', tags: '按标签筛选',
+    noNodes: '还没有节点。', disabledNodes: '已禁用的节点', topologyOk: '拓扑有效',
+    topologyErrors: '拓扑错误', meshError: 'Mesh 错误', peers: '{n} 个对端',
+  },
+  node: {
+    name: '名称', type: '类型', dynamic: '动态（客户端）', static: '静态（下载 .conf）',
+    ipv4: '公网 IPv4', ipv6: '公网 IPv6', listenPort: '监听端口', virtualIp: '虚拟 IP',
+    virtualIpHint: '留空：使用下一个可用地址', tags: '标签', created: '节点已添加', saved: '节点已保存',
+    deleteConfirm: '删除节点“{name}”？其链路和端口转发规则也会删除。', deleted: '节点已删除',
+    tabs: { details: '详情', apply: '预览与同步', control: '控制', download: '下载' },
+    mesh: 'Mesh 链路', noLinks: '没有 Mesh 链路。', peer: '对端', endpoint: 'Endpoint',
+    preview: '渲染配置（期望）', applied: '已暂存配置', sync: '同步此节点',
+    syncState: '同步状态', syncedOk: '已暂存版本 {v}', versions: '期望 / 暂存 / 已确认',
+    bind: '绑定命令', bindIntro: '在节点上运行一次；5 分钟内有效且只能使用一次。',
+    generateBind: '生成绑定命令', agent: '安装客户端',
+    control: '控制', start: '启动', stop: '停止', push: '推送配置', wgShow: 'wg show',
+    resetClient: '重置客户端', resetConfirm: '重置客户端绑定？节点需要重新绑定。',
+    commandSent: '命令已发送（{id}）', logs: '控制日志', presence: '在线状态', lastSeen: '最后在线',
+    clientInfo: '客户端', notBound: '尚未绑定', staticNode: '静态节点没有客户端：请下载 .conf。',
+    downloadConf: '下载 .conf', downloadIntro: '链接 5 分钟内有效，无需登录即可使用。',
+    downloadLink: '一次性链接', publicKey: '公钥', enabled: '启用',
+  },
+  quickMesh: {
+    title: '快速组网', intro: '按三种布局之一重新生成配置的全部 Mesh 链路。',
+    config: '配置', mode: '模式', hub_spoke: '中心辐射', full_mesh: '全互联', free_mesh: '网关与叶子',
+    family: 'Endpoint 地址族', hub: '中心节点', gateways: '网关节点', leafGateway: '{name} 的网关',
+    psk: '预共享密钥', preflight: '执行前检查', existingLinks: '现有 {n} 个 Mesh 连接对将被删除。',
+    validation: '当前拓扑', run: '生成 Mesh', confirm: '重新生成“{name}”的全部 Mesh 链路？现有链路将被删除。',
+    result: '已生成 {groups} 个链路对，替换了 {deleted} 条链路。', issues: 'API 拒绝了此方案',
+  },
+  portForward: {
+    title: '端口转发', intro: '用户连接 To 节点与端口；流量转发到 From 节点上的服务。',
+    from: 'From 节点（服务）', fromPort: 'From 端口', to: 'To 节点（入口）', toPort: 'To 端口',
+    platform: 'To 平台', protocol: '协议', add: '添加规则', created: '规则已添加', deleted: '规则已删除',
+    deleteConfirm: '删除此转发规则？', none: '没有转发规则。', rule: '规则',
+  },
+  mcp: {
+    title: 'MCP 访问', intro: '令牌让 AI 助手通过 MCP 使用 WFM。令牌只显示一次。',
+    tokens: '令牌', name: '名称', permission: '权限', read: '只读', write: '读写',
+    expires: '过期时间', create: '创建令牌', shownOnce: '请立即复制令牌：它不会再次显示。',
+    revoke: '吊销', revokeConfirm: '吊销令牌“{name}”？使用它的客户端将无法工作。', revoked: '已吊销',
+    audit: '审计日志', tokenFilter: '令牌名称', targetFilter: '目标', when: '时间', target: '目标',
+    result: '结果', prefix: '前缀', lastUsed: '最后使用',
+  },
+  settings: {
+    title: '设置', ui: '界面', language: '语言', theme: '主题', system: '跟随系统', light: '浅色', dark: '深色',
+    mqtt: '节点 MQTT', host: '主机', port: '端口', tls: 'TLS', test: '测试', reset: '恢复默认',
+    saved: '已保存', testOk: '可达，耗时 {ms} 毫秒', password: '密码', current: '当前密码',
+    newPassword: '新密码', changePassword: '修改密码', passwordChanged: '密码已修改',
+    snapshots: '快照', note: '备注', snapshotPassword: '管理员密码', createSnapshot: '创建快照',
+    snapshotCreated: '快照已创建', restore: '恢复', restoreConfirm: '恢复“{name}”？当前全部数据将被替换。',
+    restorePassword: '创建快照时的密码', restored: '快照已恢复', size: '大小', created: '创建时间',
+    noSnapshots: '还没有快照。',
+  },
+  system: {
+    title: '系统状态', services: '服务', database: '数据库', mqtt: 'MQTT', wireguard: 'WireGuard',
+    brokerSync: 'Broker 同步', syncIssues: '同步问题', noIssues: '没有同步问题。', topology: '拓扑',
+    invalidConfigs: '拓扑无效的配置', clock: '服务器时间', update: '有可用更新：{v}',
+    upToDate: '已是最新（{v}）',
+  },
+}
+
+export default zh
