@@ -1,7 +1,8 @@
 """The web console in real headless Chromium against the whole control plane (issue 10).
 
 The API, emqx-sync and mqtt-ingest run as processes (tests/e2e/stack.py) on SQLite with our
-Mosquitto; `vite preview` serves the production build and proxies `/api` to the API. The
+Mosquitto, and the node agent zipapp built into the data folder (the download page's install
+command needs it); `vite preview` serves the production build and proxies `/api` to the API. The
 Playwright script (gateway/console/e2e/run.mjs) walks the acceptance flow and prints
 `BIND <token>` once the console generated a bind command: this test then binds with that token,
 connects a scripted MQTT peer holding only what bind returned, heartbeats, and answers `GO`; the
@@ -35,7 +36,7 @@ CHROMIUM = os.environ.get("WFM_TEST_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "console-e2e-pass"
 REDIS_URL = os.environ.get("WFM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0]
 
-pytestmark = pytest.mark.timeout(420)
+pytestmark = pytest.mark.timeout(600)
 
 
 def _require_tools() -> None:
@@ -48,12 +49,16 @@ def _require_tools() -> None:
 @pytest.fixture(scope="module")
 def stack(mosquitto_broker: BrokerInstance) -> Iterator[Stack]:
     _require_tools()
+    from wfm_agent.build import build_zipapp
+
     data_dir = tempfile.mkdtemp(prefix="wfm-console-")
+    agent = build_zipapp(Path(data_dir) / "artifacts" / "wfm-agent.pyz")
     env = stack_env(
         mosquitto_broker,
         database=f"sqlite:///{data_dir}/wfm.db",
         redis_url=f"{REDIS_URL}/11",
         data_dir=data_dir,
+        WFM_AGENT_ARTIFACT=str(agent),
     )
     _flush_redis(env["WFM_REDIS_URL"])
     try:
@@ -135,7 +140,7 @@ async def test_console_acceptance_flow(stack: Stack, console: str, broker: Broke
     heartbeats: asyncio.Task[None] | None = None
     peer: ScriptedNode | None = None
     try:
-        async with asyncio.timeout(360):
+        async with asyncio.timeout(540):
             while line := (await script.stdout.readline()).decode().strip():
                 said.append(line)
                 if line.startswith("BIND "):
@@ -175,6 +180,19 @@ async def test_console_acceptance_flow(stack: Stack, console: str, broker: Broke
     for line in said:
         if line.startswith("SKIP "):
             print(f"console flow skipped a step: {line}")  # noqa: T201 - reported with -rA
-    for name in ("home", "config-overview", "node-apply", "settings", "system"):
-        assert (ARTIFACTS / f"{name}-390.png").exists()
-    assert (ARTIFACTS / "config-overview-1440.png").exists()
+    pages = (
+        "home",
+        "config-overview",
+        "node-apply",
+        "node-mesh",
+        "node-advanced",
+        "downloads-client",
+        "downloads-configs",
+        "settings",
+        "system",
+    )
+    for name in pages:
+        assert (ARTIFACTS / f"{name}-390.png").exists(), name
+    for name in ("config-overview", "node-mesh", "node-advanced", "downloads-client"):
+        assert (ARTIFACTS / f"{name}-1440.png").exists(), name
+    assert (ARTIFACTS / "downloads-configs-1440.png").exists()

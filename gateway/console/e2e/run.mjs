@@ -2,6 +2,10 @@
 //
 // env: CONSOLE_URL (served console with /api proxied), ARTIFACTS (screenshot folder),
 //      WFM_PASSWORD, CHROMIUM (default /usr/bin/chromium).
+// Besides the acceptance flow it walks the editors: config edit, mesh links (create from the API's
+// draft with its warnings, an API error next to its field, delete), node hooks with a read-only
+// managed hook from a port-forward rule, the agent install command, a bulk config zip, and
+// snapshot note edit / download / import / delete.
 // Protocol with the driver: prints `BIND <token>` once the bind command was generated and waits
 // for a line `GO` on stdin (the driver has bound a scripted MQTT peer that heartbeats), prints
 // `SKIP <step> <reason>` for steps whose API is absent, and `DONE` at the end. Exit code 1 on
@@ -84,6 +88,14 @@ async function shot(page, name) {
   await page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true })
 }
 
+async function toast(page, text) {
+  await page.locator('.n-message', { hasText: text }).first().waitFor({ timeout: 10000 })
+}
+
+async function tab(page, name) {
+  await page.locator('.n-tabs-tab', { hasText: name }).first().click()
+}
+
 async function waitLive(page) {
   await page.locator('[data-testid="realtime-state"][data-state="open"]').waitFor({ timeout: 15000 })
 }
@@ -159,6 +171,14 @@ try {
     await page.getByTestId(`node-card-${node.name}`).waitFor()
   }
 
+  step('config edit: description and default port through PUT /configs/{id}')
+  await page.getByTestId('edit-config').click()
+  await page.locator('#config-edit-description').fill('browser lab')
+  await page.getByTestId('config-edit-save').click()
+  await page.getByTestId('config-description').getByText('browser lab').waitFor()
+  await page.keyboard.press('Escape') // the dialog may stay open to show the API's change notes
+  await page.locator('[data-testid="config-edit"]').waitFor({ state: 'detached' }).catch(() => undefined)
+
   step('quick mesh: preflight, an API refusal, then full mesh')
   await page.getByRole('button', { name: 'Quick mesh' }).click()
   await page.waitForURL('**/tools/quick-mesh**')
@@ -209,9 +229,38 @@ try {
   await page.getByTestId('stat-online').getByText('1').waitFor()
   await shot(page, 'config-overview-1440')
 
-  step('port forwarding: create and delete')
-  await page.getByRole('button', { name: 'Port forwarding' }).click()
-  await page.waitForURL('**/tools/port-forward**')
+  step('mesh links editor: delete a link, create it again from the draft')
+  await page.getByTestId('node-card-alpha').click()
+  await tab(page, 'Mesh links')
+  await page.getByTestId('link-card-gamma').waitFor()
+  await shot(page, 'node-mesh-1440')
+  await page.getByTestId('link-delete-gamma').click()
+  await confirmDialog(page)
+  await toast(page, 'Mesh link deleted')
+  await page.getByTestId('link-card-gamma').waitFor({ state: 'detached' })
+  await page.getByTestId('link-add').click()
+  await choose(page, 'link-peer', 'gamma')
+  await page.getByTestId('link-family').getByText('IPv6').click()
+  // Nobody has a public IPv6 entry: the draft's warnings are shown before saving.
+  await page.getByTestId('link-warnings').getByText('has no public IPV6 entry').first().waitFor()
+  await page.getByTestId('link-family').getByText('IPv4').click()
+  await page.getByTestId('link-warnings').waitFor({ state: 'detached' })
+  const allowed = await page.locator('#link-forward-allowed').inputValue()
+  assert(allowed.startsWith('10.77.0.'), `draft AllowedIPs ${allowed}`)
+  await page.locator('#link-forward-allowed').fill('')
+  await page.getByTestId('link-save').click()
+  await page.getByTestId('link-forward').locator('.n-form-item-feedback').getByText('AllowedIPs is required').waitFor()
+  await shot(page, 'link-editor-1440')
+  await page.locator('#link-forward-allowed').fill(allowed)
+  await page.locator('#link-notes').fill('made in the browser')
+  await page.getByTestId('link-save').click()
+  await toast(page, 'Mesh link created')
+  await page.getByTestId('link-card-gamma').getByText('made in the browser').waitFor()
+  const alphaUrl = page.url()
+
+  step('port forwarding: create, managed hook read-only on the To node, delete')
+  await page.goto(`${base}/tools/port-forward?config=${configId}`)
+  await waitLive(page)
   await choose(page, 'pf-from', 'alpha')
   await choose(page, 'pf-to', 'beta')
   await page.locator('#pf-from-port').fill('8080')
@@ -219,9 +268,55 @@ try {
   await page.getByTestId('pf-create').click()
   await page.getByTestId('pf-table').getByText('beta:18080 → alpha:8080').waitFor()
   await shot(page, 'port-forward-1440')
+
+  step('advanced: hooks with the managed one read-only, keys')
+  await page.goto(`${base}/configs/${configId}`)
+  await waitLive(page)
+  await page.getByTestId('node-card-beta').click()
+  await page.waitForURL('**/details')
+  await tab(page, 'Advanced')
+  const managed = page.getByTestId('hooks-post_up').getByTestId('managed-hook')
+  await managed.getByText('From 10.77.0.').waitFor()
+  assert(await managed.getByTestId('managed-hook-delete').isDisabled(), 'a managed hook cannot be deleted')
+  await page.getByTestId('hook-add-pre_up').click()
+  await page.locator('#hook-pre_up-0').fill('echo wfm-e2e-hook')
+  await page.getByTestId('advanced-save').click()
+  await toast(page, 'Node saved')
+  await page.reload()
+  await waitLive(page)
+  await page.locator('#hook-pre_up-0').waitFor()
+  assert((await page.locator('#hook-pre_up-0').inputValue()) === 'echo wfm-e2e-hook', 'the hook was saved')
+  await page.getByTestId('hooks-pre_down').getByTestId('managed-hook').waitFor()
+  const betaUrl = page.url()
+  await shot(page, 'node-advanced-1440')
+
+  await page.goto(`${base}/tools/port-forward?config=${configId}`)
+  await waitLive(page)
   await page.getByTestId('pf-delete-18080').click()
   await confirmDialog(page)
   await page.getByTestId('pf-table').getByText('beta:18080 → alpha:8080').waitFor({ state: 'detached' })
+
+  step('downloads: agent install command and a bulk config zip')
+  await page.getByRole('link', { name: 'Downloads' }).first().click()
+  await page.waitForURL('**/tools/download**')
+  await page.getByTestId('client-prepare').click()
+  const install = await page.getByTestId('client-install-command').innerText()
+  assert(/curl .*client-artifacts\/.*download_token=.*wfm\.pyz install/s.test(install), `install command: ${install}`)
+  await page.getByTestId('client-install-command-copy').click()
+  assert((await page.evaluate(() => navigator.clipboard.readText())) === install.trim(), 'the install command was copied')
+  const agentHref = await page.getByTestId('client-download-link').getAttribute('href')
+  const agentStatus = await page.evaluate(async (href) => (await fetch(href)).status, agentHref)
+  assert(agentStatus === 200, `agent download answered ${agentStatus}`)
+  await shot(page, 'downloads-client-1440')
+  await tab(page, 'Config files')
+  await page.getByTestId('bulk-nodes').getByText('alpha').waitFor()
+  await page.getByTestId('bulk-build').click()
+  const bulkLink = page.getByTestId('bulk-download-link')
+  await bulkLink.waitFor()
+  assert(/^wg-configs-lab-.*\.zip$/.test(await bulkLink.innerText()), `bulk file ${await bulkLink.innerText()}`)
+  const zipSize = await page.evaluate(async (href) => (await (await fetch(href)).arrayBuffer()).byteLength, await bulkLink.getAttribute('href'))
+  assert(zipSize > 100, `bulk zip of ${zipSize} bytes`)
+  await shot(page, 'downloads-configs-1440')
 
   step('MCP token shown once')
   await page.getByRole('link', { name: 'MCP access' }).first().click()
@@ -253,6 +348,34 @@ try {
     await page.locator('#snapshot-password').fill(password)
     await page.getByTestId('snapshot-create').click()
     await page.getByTestId('snapshot-table').getByText('before-upgrade').waitFor({ timeout: 60000 })
+
+    step('snapshot: note edit, download, delete, import')
+    const row = page.getByTestId('snapshot-table').locator('tr', { hasText: 'before-upgrade' })
+    await row.getByTestId('snapshot-note-edit').click()
+    await page.locator('#snapshot-note-input').fill('after-edit')
+    await page.getByTestId('snapshot-note-save').click()
+    await toast(page, 'Note saved')
+    await page.getByTestId('snapshot-table').getByText('after-edit').waitFor()
+    const archive = await page.evaluate(async () => {
+      const auth = { Authorization: `Bearer ${localStorage.getItem('wfm.session')}` }
+      const list = (await (await fetch('/api/v1/backups/list', { headers: auth })).json()).data
+      const snap = list.find((s) => s.note === 'after-edit')
+      const grant = (await (await fetch(`/api/v1/backups/download-grant/${snap.id}`, { method: 'POST', headers: auth })).json()).data
+      const bytes = new Uint8Array(await (await fetch(grant.download_path)).arrayBuffer())
+      return { name: snap.name, bytes: Array.from(bytes) }
+    })
+    const edited = page.getByTestId('snapshot-table').locator('tr', { hasText: 'after-edit' })
+    await edited.getByTestId('snapshot-delete').click()
+    await confirmDialog(page)
+    await toast(page, 'Snapshot deleted')
+    await page.getByTestId('snapshot-table').getByText('after-edit').waitFor({ state: 'detached' })
+    await page.getByTestId('snapshot-file').setInputFiles({ name: archive.name, mimeType: 'application/zip', buffer: Buffer.from(archive.bytes) })
+    await toast(page, 'Imported')
+    await page.getByTestId('snapshot-table').getByText('after-edit').waitFor()
+    await page.getByTestId('snapshot-table').locator('tr', { hasText: 'after-edit' }).getByTestId('snapshot-restore').click()
+    await page.locator('#restore-password').waitFor()
+    await shot(page, 'snapshot-restore-1440')
+    await page.keyboard.press('Escape')
   }
   await shot(page, 'settings-1440')
 
@@ -287,11 +410,16 @@ try {
     const r = await fetch(`/api/v1/configs/${cid}/nodes`, { headers: { Authorization: `Bearer ${localStorage.getItem('wfm.session')}` } })
     return (await r.json()).data.find((n) => n.name === 'alpha').id
   }, configId)
+  const betaPath = new URL(betaUrl).pathname.replace(/\/[^/]*$/, '')
   const pages = [
     ['home', '/'],
     ['config-overview', `/configs/${configId}`],
     ['node-apply', `/configs/${configId}/nodes/${nodeId}/apply`],
+    ['node-mesh', `${new URL(alphaUrl).pathname.replace(/\/[^/]*$/, '')}/mesh`],
+    ['node-advanced', `${betaPath}/advanced`],
     ['node-control', `/configs/${configId}/nodes/${nodeId}/control`],
+    ['downloads-client', '/tools/download/client'],
+    ['downloads-configs', `/tools/download/configs?config=${configId}`],
     ['quick-mesh', `/tools/quick-mesh?config=${configId}`],
     ['port-forward', `/tools/port-forward?config=${configId}`],
     ['mcp', '/tools/mcp-access'],

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { ApiError, createApiClient } from '@/api/client'
+import { ApiError, createApiClient, dispositionFilename } from '@/api/client'
 
 function reply(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
@@ -64,5 +64,45 @@ describe('api client', () => {
     const proxy = createApiClient({ fetch: vi.fn(async () => new Response('<html>Bad gateway</html>', { status: 502, statusText: 'Bad Gateway' })), getToken: () => null })
     const error = (await proxy.get('/x').catch((e: unknown) => e)) as ApiError
     expect([error.code, error.status, error.message]).toEqual(['HTTP_502', 502, 'Bad Gateway'])
+  })
+})
+
+describe('api client: files and field hints', () => {
+  it('uploads FormData without forcing a JSON content type', async () => {
+    const fetch = vi.fn(async (_url: string, _init?: RequestInit) => reply(200, { success: true, data: { id: 'snap_1' } }))
+    const client = createApiClient({ fetch: fetch as unknown as typeof globalThis.fetch, getToken: () => 'tok' })
+    const form = new FormData()
+    form.append('file', new Blob(['zip']), 'a.zip')
+    expect(await client.upload('/backups/import', form)).toEqual({ id: 'snap_1' })
+    const init = fetch.mock.calls[0]?.[1] as RequestInit
+    expect(init.body).toBe(form)
+    expect((init.headers as Record<string, string>)['Content-Type']).toBeUndefined()
+    expect((init.headers as Record<string, string>).Authorization).toBe('Bearer tok')
+  })
+
+  it('downloads a file with the session and reads its name; errors stay ApiError', async () => {
+    const fetch = vi.fn(async (url: string) =>
+      url.endsWith('/ok')
+        ? new Response('PK', { status: 200, headers: { 'Content-Disposition': 'attachment; filename="wg-configs-lab.zip"' } })
+        : reply(404, { success: false, error: { code: 'CONFIG_BULK_PACKAGE_NOT_FOUND', message: 'Bulk package not found or expired; build it again' } }),
+    )
+    const client = createApiClient({ fetch: fetch as unknown as typeof globalThis.fetch, getToken: () => 'tok' })
+    const file = await client.download('/api/v1/tools/download/config-bulk/ok')
+    expect(fetch.mock.calls[0]?.[0]).toBe('/api/v1/tools/download/config-bulk/ok')
+    expect(file.filename).toBe('wg-configs-lab.zip')
+    expect(await file.blob.text()).toBe('PK')
+    const error = (await client.download('/api/v1/tools/download/config-bulk/gone').catch((e: unknown) => e)) as ApiError
+    expect([error.code, error.status]).toEqual(['CONFIG_BULK_PACKAGE_NOT_FOUND', 404])
+  })
+
+  it('reads file names from Content-Disposition', () => {
+    expect(dispositionFilename(null)).toBeNull()
+    expect(dispositionFilename('attachment; filename="a b.zip"')).toBe('a b.zip')
+    expect(dispositionFilename("attachment; filename*=UTF-8''%E5%BF%AB.zip; filename=\"x.zip\"")).toBe('快.zip')
+  })
+
+  it('points an error at detail.field when the API names it', () => {
+    const error = new ApiError(400, { code: 'INVALID_KEY', message: 'Public key does not match the private key', detail: { field: 'public_key' } })
+    expect(error.field).toBe('public_key')
   })
 })

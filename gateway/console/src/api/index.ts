@@ -20,14 +20,19 @@ export type TokenSession = S['TokenSession']
 export type MqttSettings = S['MqttSettings']
 export type QuickMeshRequest = S['QuickMeshRequestModel']
 
-/** The snapshot API (`/backups/*`, reference §2.3) is not in the generated schema yet. */
-export interface SnapshotRead {
-  id: string
-  name: string
-  path?: string
-  size: number
-  note: string
-  created_at: string
+export type SnapshotRead = S['SnapshotRead']
+export type MeshConnection = S['MeshConnectionRead']
+export type LinkDraft = S['LinkDraftRead']
+export type PeerLinkGroupRequest = S['PeerLinkGroupRequest']
+export type DirectionRequest = S['DirectionRequest']
+export type ClientOptions = S['ClientOptions']
+export type BulkOptions = S['BulkOptions']
+export type McpAuditQuery = {
+  limit?: number
+  token_name?: string
+  target_name?: string
+  created_from?: string
+  created_to?: string
 }
 
 const TOKEN_KEY = 'wfm.session'
@@ -97,7 +102,37 @@ export const api = {
       }),
     peerLinks: (cid: string) => http.get<S['PeerLinkRead'][]>(`/configs/${enc(cid)}/peer-links`),
   },
+  links: {
+    draft: (cid: string, nid: string, peer_node_id: string, endpoint_ref_family: string) =>
+      http.get<LinkDraft>(`${node(cid, nid)}/peer-link-draft`, { peer_node_id, endpoint_ref_family }),
+    create: (cid: string, body: PeerLinkGroupRequest) =>
+      http.post<S['PeerLinkRead'][]>(`/configs/${enc(cid)}/peer-links`, body),
+    update: (groupId: string, body: PeerLinkGroupRequest) =>
+      http.put<S['PeerLinkRead'][]>(`/peer-links/${enc(groupId)}`, body),
+    remove: (groupId: string) => http.del<S['MessageRead']>(`/peer-links/${enc(groupId)}`),
+    generatePsk: () => http.post<S['PresharedKeyRead']>('/peer-links/psk/generate'),
+  },
+  keys: {
+    generate: () => http.post<S['KeyPair']>('/nodes/keys/generate'),
+    derivePublic: (private_key: string) =>
+      http.post<S['KeyPair']>('/nodes/keys/derive-public', { private_key }),
+  },
+  downloads: {
+    clientOptions: () => http.get<ClientOptions>('/tools/download/client-options'),
+    clientGrant: (body: S['ClientArtifactRequest']) =>
+      http.post<S['ClientArtifactGrant']>('/tools/download/client-artifacts/download-grant', body),
+    bulkOptions: (config_id?: string | null) =>
+      http.get<BulkOptions>('/tools/download/config-bulk/options', { config_id }),
+    bulkPackage: (config_id: string, node_ids: string[]) =>
+      http.post<S['BulkPackageRead']>('/tools/download/config-bulk/package', { config_id, node_ids }, {
+        timeoutMs: 120_000,
+      }),
+    /** A file route that takes the session Bearer (absolute `/api/...` path). */
+    file: (path: string) => http.download(path, { timeoutMs: 120_000 }),
+  },
   nodes: {
+    awgRandomNode: (query: { awg_version: string; direction?: string; intensity?: string }) =>
+      http.post<S['AwgNodeParams']>('/nodes/awg/random', undefined, { query }),
     list: (cid: string) => http.get<NodeRead[]>(`/configs/${enc(cid)}/nodes`),
     get: (nid: string) => http.get<NodeRead>(`/nodes/${enc(nid)}`),
     create: (cid: string, body: S['NodeRequest']) =>
@@ -145,17 +180,27 @@ export const api = {
     create: (body: S['McpTokenCreateRequest']) =>
       http.post<McpTokenCreated>('/mcp-access/tokens', body),
     revoke: (id: string) => http.post<McpToken>(`/mcp-access/tokens/${enc(id)}/revoke`),
-    audit: (query: { limit?: number; token_name?: string; target_name?: string }) =>
-      http.get<McpAudit[]>('/mcp-access/audit', query),
+    audit: (query: McpAuditQuery) => http.get<McpAudit[]>('/mcp-access/audit', query),
+    deleteAudit: (created_from: string, created_to: string) =>
+      http.del<S['McpAuditDeleteResult']>('/mcp-access/audit', { created_from, created_to }),
   },
   backups: {
     list: () => http.get<SnapshotRead[]>('/backups/list'),
     create: (note: string, password: string) =>
       http.post<SnapshotRead>('/backups/snapshot', { note, password }, { timeoutMs: 120_000 }),
     restore: (id: string, password: string) =>
-      http.post<{ message: string }>(`/backups/restore/${enc(id)}`, { password }, {
-        timeoutMs: 120_000,
+      http.post<S['SnapshotRestoreResult']>(`/backups/restore/${enc(id)}`, { password }, {
+        timeoutMs: 300_000,
       }),
-    remove: (id: string) => http.del<S['MessageRead']>(`/backups/${enc(id)}`),
+    remove: (id: string) => http.del<S['SnapshotDeleteResult']>(`/backups/${enc(id)}`),
+    /** The body is the note itself as a JSON string. */
+    setNote: (id: string, note: string) => http.put<SnapshotRead>(`/backups/${enc(id)}/note`, note),
+    import: (file: File) => {
+      const form = new FormData()
+      form.append('file', file, file.name)
+      return http.upload<SnapshotRead>('/backups/import', form, { timeoutMs: 300_000 })
+    },
+    downloadGrant: (id: string) =>
+      http.post<S['SnapshotDownloadGrant']>(`/backups/download-grant/${enc(id)}`),
   },
 }
