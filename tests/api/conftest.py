@@ -42,6 +42,11 @@ def api_settings(engine: AsyncEngine, **overrides: object) -> Settings:
 async def api_app(engine: AsyncEngine) -> AsyncIterator[FastAPI]:
     app = create_app(api_settings(engine))
     async with app.router.lifespan_context(app):
+        # The app lives for the whole session, in the same process as the integration tests,
+        # and its relay wakes on every commit of the process: it would publish their outbox
+        # rows to this app's Redis database before their own relays could. API tests read the
+        # outbox table; the relay itself is tested in tests/integration and tests/e2e.
+        app.state.wfm.relay.stop()
         yield app
 
 
