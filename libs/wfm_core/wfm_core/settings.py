@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     detect_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     client_online_ttl_seconds: float = Field(default=5400.0, gt=0)
     autopush_debounce_seconds: float = Field(default=0.3, ge=0, le=0.5)
+    # Snapshots (<data_dir>/backups): the largest archive accepted for import, and the most
+    # bytes a payload may decompress to (zip bombs stop there).
+    snapshot_max_archive_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    snapshot_max_content_bytes: int = Field(default=4 * 1024 * 1024 * 1024, ge=1024)
 
     @field_validator("timezone")
     @classmethod
@@ -117,6 +121,11 @@ class Settings(BaseSettings):
     @property
     def agent_artifact_path(self) -> Path:
         return self.agent_artifact or self.data_dir / "artifacts" / "wfm-agent.pyz"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Where snapshot archives live (a volume in compose); the index is rebuilt from it."""
+        return self.data_dir / "backups"
 
     @property
     def mqtt_ca_path(self) -> Path:

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, FastAPI
 from wfm_api.deps import require_admin
 from wfm_api.routers import (
     auth,
+    backups,
     configs,
     downloads,
     endpoints,
     events,
+    mcp_access,
     mesh,
     nodes,
     portforward,
@@ -29,6 +31,7 @@ PUBLIC: list[APIRouter] = [
     sync.public,
     downloads.public,
     events.public,
+    backups.public,
 ]
 PROTECTED: list[APIRouter] = [
     auth.router,
@@ -42,6 +45,8 @@ PROTECTED: list[APIRouter] = [
     downloads.router,
     events.router,
     endpoints.router,
+    backups.router,
+    mcp_access.router,
 ]
 # Outside /api/v1: the client bind API (reference.md §2.3) answers at /api/client/….
 CLIENT: list[APIRouter] = [endpoints.client]
