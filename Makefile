@@ -12,7 +12,7 @@ help: ## list the targets
 install: ## install system packages and the Python workspace (idempotent)
 	@scripts/install.sh
 
-up: install ## start WFM locally: broker, API, emqx-sync, mqtt-ingest on SQLite
+up: install ## start WFM locally on SQLite: broker, every service, nginx gateway on :8080
 	@scripts/up.sh
 
 migrate: install ## apply database migrations to WFM_DATABASE
