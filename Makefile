@@ -47,3 +47,4 @@ bench: install ## run the benchmarks (not part of `make test`)
 	@$(UV) run --frozen python bench/sse.py
 	@$(UV) run --frozen python bench/authz.py
 	@$(UV) run --frozen python bench/ingest.py --push
+	@$(UV) run --frozen python bench/snapshot.py
