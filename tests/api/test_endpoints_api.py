@@ -394,3 +394,12 @@ async def test_disabled_node_and_mqtt_errors(admin: httpx.AsyncClient) -> None:
         404,
         "CONFIG_NOT_FOUND",
     )
+
+
+def test_bind_tokens_never_look_like_options() -> None:
+    from wfm_core.endpoints.bind import new_bind_token
+
+    tokens = [new_bind_token() for _ in range(2000)]
+    assert not any(token.startswith("-") for token in tokens)
+    assert len(set(tokens)) == len(tokens)
+    assert {len(token) for token in tokens} == {43}

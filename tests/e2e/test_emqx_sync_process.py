@@ -156,8 +156,14 @@ def test_service_process(seeded: tuple[Path, str, str], broker: BrokerInstance) 
             assert "wfm_broker_sync_connected 1.0" in metrics
             assert 'wfm_authz_decisions_total{result="allow"} 1.0' in metrics
 
-            stored = redis.get(BROKER_SYNC_STATUS_KEY)
-            assert stored is not None and json.loads(stored)["status"] == "connected"
+            # The status reaches Redis shortly after the change (writes coalesce for 0.1 s).
+            stored = None
+            for _ in range(100):
+                stored = redis.get(BROKER_SYNC_STATUS_KEY)
+                if stored is not None and json.loads(stored)["status"] == "connected":
+                    break
+                time.sleep(0.1)
+            assert stored is not None and json.loads(stored)["status"] == "connected", stored
 
             once = subprocess.run(
                 [sys.executable, "-m", "wfm_emqx_sync", "reconcile", "--once", "--json"],

@@ -52,6 +52,15 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def new_bind_token() -> str:
+    """43 URL-safe characters that never start with `-`: a token like `-x…` would read as an
+    option to `wfmctl bind --token` (and most CLIs)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
+
+
 def bind_command_line(server_url: str, token: str) -> str:
     """`wfmctl bind --server "<url>" --token "<token>"`, quoted safely for a POSIX shell."""
     return f"wfmctl bind --server {shlex.quote(server_url)} --token {shlex.quote(token)}"
@@ -97,7 +106,7 @@ async def create_bind_command(
             detail={"node_id": node.id},
         )
     url = _server_url(server_url, fallback_url)
-    token = secrets.token_urlsafe(32)
+    token = new_bind_token()
     expires_at = utc_now() + BIND_TOKEN_TTL
     client = await _client_state(session, node)
     client.bind_token_hash = token_hash(token)
