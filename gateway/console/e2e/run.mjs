@@ -397,6 +397,20 @@ try {
   await page.getByTestId('system-mqtt').waitFor()
   await shot(page, 'system-1440')
 
+  step('nodes table of the config, linked from the overview')
+  await page.goto(`${base}/configs/${configId}`)
+  await waitLive(page)
+  await page.getByTestId('config-nodes').click()
+  await page.waitForURL('**/nodes')
+  for (const name of ['alpha', 'beta', 'gamma']) await page.getByTestId(`node-link-${name}`).waitFor()
+  await shot(page, 'nodes-1440')
+
+  step('help page')
+  await page.getByRole('link', { name: 'Help' }).first().click()
+  await page.waitForURL('**/help')
+  await page.getByTestId('help-api-docs').waitFor()
+  await shot(page, 'help-1440')
+
   await page.getByRole('link', { name: 'Home' }).first().click()
   await page.getByTestId('config-card-lab').waitFor()
   await shot(page, 'home-1440')
@@ -425,6 +439,8 @@ try {
     ['mcp', '/tools/mcp-access'],
     ['settings', '/settings'],
     ['system', '/system'],
+    ['nodes', `/configs/${configId}/nodes`],
+    ['help', '/help'],
   ]
   for (const [name, path] of pages) {
     await small.goto(`${base}${path}`)

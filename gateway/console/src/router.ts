@@ -10,6 +10,7 @@ const routes: RouteRecordRaw[] = [
     children: [
       { path: '', name: 'home', component: () => import('@/views/HomeView.vue') },
       { path: 'configs/:configId', name: 'config', component: () => import('@/views/ConfigOverviewView.vue'), props: true },
+      { path: 'configs/:configId/nodes', name: 'nodes', component: () => import('@/views/NodesView.vue'), props: true },
       {
         path: 'configs/:configId/nodes/:nodeId/:tab(details|mesh|advanced|apply|control|download)?',
         name: 'node',
@@ -23,6 +24,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'settings', name: 'settings', component: () => import('@/views/SettingsView.vue') },
       { path: 'backups', redirect: '/settings' },
       { path: 'system', name: 'system', component: () => import('@/views/SystemView.vue') },
+      { path: 'help', name: 'help', component: () => import('@/views/HelpView.vue') },
     ],
   },
   { path: '/:pathMatch(.*)*', redirect: '/' },

@@ -8,6 +8,7 @@ export type ConfigRead = S['ConfigRead']
 export type ConfigOverview = S['ConfigOverview']
 export type NodeRead = S['NodeRead']
 export type NodeCard = S['NodeCard']
+export type RuntimeSnapshotItem = S['RuntimeSnapshotItem']
 export type SystemStatus = S['SystemStatus']
 export type EndpointStatus = S['EndpointStatusRead']
 export type ControlLog = S['ControlLogRead']
@@ -101,6 +102,8 @@ export const api = {
         timeoutMs: 120_000,
       }),
     peerLinks: (cid: string) => http.get<S['PeerLinkRead'][]>(`/configs/${enc(cid)}/peer-links`),
+    runtimeSnapshot: (cid: string) =>
+      http.get<RuntimeSnapshotItem[]>(`/configs/${enc(cid)}/endpoint/runtime-snapshot`),
   },
   links: {
     draft: (cid: string, nid: string, peer_node_id: string, endpoint_ref_family: string) =>

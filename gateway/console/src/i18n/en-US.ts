@@ -11,6 +11,7 @@ export default {
   nav: {
     home: 'Home', quickMesh: 'Quick mesh', portForward: 'Port forwarding', mcp: 'MCP access',
     settings: 'Settings', system: 'System status', downloads: 'Downloads', logout: 'Log out', configs: 'Configs', menu: 'Menu',
+    nodes: 'Nodes', help: 'Help',
   },
   realtime: {
     idle: 'Live updates off', connecting: 'Connecting…', open: 'Live', reconnecting: 'Reconnecting…',
@@ -57,6 +58,32 @@ export default {
     clientInfo: 'Client', notBound: 'Not bound yet', staticNode: 'Static nodes have no agent: download the .conf.',
     downloadConf: 'Download .conf', downloadIntro: 'A link valid for 5 minutes, usable without signing in.',
     downloadLink: 'One-time link', publicKey: 'Public key', enabled: 'Enabled',
+  },
+  nodes: {
+    title: 'Nodes of {name}', presence: 'Presence', empty: 'No nodes yet: add the first one.',
+    nodeEnabled: 'Node "{name}" enabled', nodeDisabled: 'Node "{name}" disabled', notReported: 'no report',
+  },
+  help: {
+    title: 'Help',
+    what: 'What is WFM',
+    whatText: 'WG Free Mesh manages WireGuard and AmneziaWG meshes from one place. A config is one mesh (a virtual subnet and a protocol); its nodes are the machines in it; mesh links say which nodes talk to each other. The server renders every node\'s config, and an agent on each dynamic node applies it and reports its state.',
+    firstMesh: 'Your first mesh',
+    firstMeshSteps: [
+      'On Home, create a config: a name and a virtual subnet such as 10.10.0.0/24.',
+      'Add nodes: dynamic nodes run the agent, static nodes get a .conf file to import by hand. Give nodes that others reach a public IPv4 or IPv6.',
+      'Create the links with Quick mesh (hub and spoke, full mesh, gateways and leaves) or one by one in a node\'s Mesh links tab.',
+      'Check the rendered config in Preview & sync, then sync the node (or Sync all on the config).',
+    ],
+    bind: 'Bind a node with the agent',
+    bindSteps: [
+      'In Downloads → Agent, get the install command and run it on the node.',
+      'Open the node, Control tab, and generate the bind command: it works once, for 5 minutes.',
+      'Run the bind command on the node. The node turns online here without reloading; from then on it applies synced configs itself.',
+      'Static nodes have no agent: download their .conf in the node\'s Download tab or in Downloads → Config files.',
+    ],
+    api: 'API',
+    apiText: 'Everything the console does goes through the management API (/api/v1). Its interactive documentation is at',
+    apiLink: 'Open the API docs',
   },
   mesh: {
     intro: 'Each link is a pair: this node → peer and back, saved together.', add: 'Add link', edit: 'Edit',

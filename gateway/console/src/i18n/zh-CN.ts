@@ -13,6 +13,7 @@ const zh: typeof en = {
   nav: {
     home: '首页', quickMesh: '快速组网', portForward: '端口转发', mcp: 'MCP 访问',
     settings: '设置', system: '系统状态', downloads: '下载', logout: '退出登录', configs: '配置', menu: '菜单',
+    nodes: '节点', help: '帮助',
   },
   realtime: {
     idle: '实时更新已关闭', connecting: '连接中…', open: '实时', reconnecting: '重新连接中…',
@@ -59,6 +60,32 @@ const zh: typeof en = {
     clientInfo: '客户端', notBound: '尚未绑定', staticNode: '静态节点没有客户端：请下载 .conf。',
     downloadConf: '下载 .conf', downloadIntro: '链接 5 分钟内有效，无需登录即可使用。',
     downloadLink: '一次性链接', publicKey: '公钥', enabled: '启用',
+  },
+  nodes: {
+    title: '{name} 的节点', presence: '在线状态', empty: '还没有节点：添加第一个节点。',
+    nodeEnabled: '节点“{name}”已启用', nodeDisabled: '节点“{name}”已禁用', notReported: '无上报',
+  },
+  help: {
+    title: '帮助',
+    what: 'WFM 是什么',
+    whatText: 'WG Free Mesh 在一个地方集中管理 WireGuard 与 AmneziaWG 组网。一个配置就是一个网络（虚拟子网和协议）；节点是其中的机器；Mesh 链路决定哪些节点互相连接。服务器为每个节点生成配置，动态节点上的客户端负责应用配置并上报状态。',
+    firstMesh: '创建第一个网络',
+    firstMeshSteps: [
+      '在首页新建配置：填写名称和虚拟子网，例如 10.10.0.0/24。',
+      '添加节点：动态节点运行客户端，静态节点下载 .conf 手动导入。需要被其他节点访问的节点请填写公网 IPv4 或 IPv6。',
+      '用快速组网（中心辐射、全互联、网关与叶子）生成链路，或在节点的“组网链路”页逐条创建。',
+      '在“预览与同步”中检查生成的配置，然后同步该节点（或在配置页“全部同步”）。',
+    ],
+    bind: '用客户端绑定节点',
+    bindSteps: [
+      '在“下载 → 客户端”获取安装命令，并在节点上执行。',
+      '打开节点的“控制”页，生成绑定命令：只能使用一次，5 分钟内有效。',
+      '在节点上执行绑定命令。节点会在此处自动变为在线，无需刷新；之后它会自行应用已同步的配置。',
+      '静态节点没有客户端：在节点的“下载”页或“下载 → 配置文件”中获取 .conf。',
+    ],
+    api: 'API',
+    apiText: '控制台的所有操作都通过管理 API（/api/v1）完成。交互式文档位于',
+    apiLink: '打开 API 文档',
   },
   mesh: {
     intro: '每条链路是一对：本节点 → 对端及其反向，一起保存。', add: '添加链路', edit: '编辑',
